@@ -1,0 +1,348 @@
+"""Building, splitting and loading the locally rendered piano dataset.
+
+Layout of a built dataset folder::
+
+    manifest.csv          one row per rendered item (written last: no manifest, not complete)
+    audio/<item>.flac     16 kHz mono audio
+    midi/<item>.mid       the notes and pedal that were rendered
+    features/<item>.npz   ``features`` (frames, 264) float16 log-CQT, ``notes`` (n, 4) labels
+
+Notebook: 01_data_and_preprocessing.ipynb
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+
+from .audio import write_audio
+from .augment import room_augment, transform_notes
+from .chunks import chunk_index, make_chunks
+from .config import SEED, SEQ_LEN, SR
+from .errors import PianolibError
+from .features import compute_features
+from .files import atomic_write
+from .labels import notes_to_rolls
+from .midi import apply_sustain, notes_to_midi, write_midi
+from .sources import (
+    PieceSpec,
+    crop,
+    generated_specs,
+    load_piece,
+    midi_dir_specs,
+    music21_specs,
+)
+from .synth import PIANO_PROGRAMS, available_soundfonts
+
+MANIFEST_FIELDS = [
+    "item", "piece", "source", "title", "soundfont", "program", "transpose", "tempo",
+    "room", "duration", "n_notes", "min_pitch", "max_pitch", "split", "audio", "midi",
+    "features",
+]
+SPLITS = ("train", "valid", "test")
+
+
+def split_of(piece_id: str, seed: int = SEED, fractions=(0.8, 0.1, 0.1)) -> str:
+    """Train/valid/test split of a *piece* (never of a chunk), stable under a seed.
+
+    The split depends only on the piece id and the seed, so every rendering of a piece (other
+    soundfont, transposition, tempo) lands in the same split and adding pieces never moves
+    others.
+
+    Notebook: 01_data_and_preprocessing.ipynb
+    """
+    h = hashlib.sha1(f"{seed}:{piece_id}".encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "valid" if u < fractions[0] + fractions[1] else "test"
+
+
+def save_item(
+    out: Path, item: str, y: np.ndarray, notes: np.ndarray, pedal: np.ndarray,
+    sustain_labels: bool = True,
+) -> dict:
+    """Write one item's audio, MIDI and features atomically; return its manifest fields."""
+    pm = notes_to_midi(notes)
+    for s, e in pedal:
+        import pretty_midi
+
+        pm.instruments[0].control_changes += [
+            pretty_midi.ControlChange(64, 127, float(s)), pretty_midi.ControlChange(64, 0, float(e))
+        ]
+    label_notes = apply_sustain(notes, pedal) if sustain_labels else notes
+    feats = compute_features(y)
+    paths = {k: out / k / f"{item}.{ext}" for k, ext in
+             (("audio", "flac"), ("midi", "mid"), ("features", "npz"))}
+    write_audio(paths["audio"], y, force=True)
+    write_midi(pm, paths["midi"], force=True)
+    with atomic_write(paths["features"], force=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, features=feats.astype(np.float16), notes=label_notes.astype(np.float32))
+    return {
+        "duration": round(len(y) / SR, 3),
+        "n_notes": len(notes),
+        "min_pitch": int(notes[:, 2].min()) if len(notes) else "",
+        "max_pitch": int(notes[:, 2].max()) if len(notes) else "",
+        **{k: str(p.relative_to(out)) for k, p in paths.items()},
+    }
+
+
+def _render_task(args) -> dict | str:
+    """Worker: load, crop, augment, render and save one item. Returns a row or a warning."""
+    spec, item, soundfont, program, seed, max_seconds, room, out = args
+    from .synth import render_notes
+
+    rng = np.random.default_rng(seed)
+    try:
+        notes, pedal = load_piece(spec, rng)
+    except Exception as exc:  # corrupt file: skip with a warning, the build goes on
+        return f"skipped {spec.ref}: {exc}"
+    if len(notes) == 0:
+        return f"skipped {spec.ref}: no piano notes"
+    if max_seconds and notes[-1, 0] > max_seconds:
+        start = float(rng.uniform(0, notes[-1, 0] - max_seconds))
+        notes, pedal = crop(notes, pedal, start, max_seconds)
+    info = {"tempo": 1.0, "transpose": 0}
+    if spec.source != "generated":
+        notes, pedal, info = transform_notes(notes, pedal, rng)
+    y = render_notes(notes, soundfont, pedal, program)
+    room_info = {}
+    if room:
+        y, room_info = room_augment(y, rng)
+    row = save_item(Path(out), item, y, notes, pedal)
+    row.update(
+        item=item, piece=spec.piece_id, source=spec.source, title=spec.title,
+        soundfont=soundfont, program=program, transpose=info["transpose"],
+        tempo=round(info["tempo"], 3), room=";".join(f"{k}={v}" for k, v in room_info.items()),
+    )
+    return row
+
+
+def _interleave(groups: list[tuple[list[PieceSpec], float]], rng) -> list[PieceSpec]:
+    """Shuffle each group, then merge them so each keeps roughly its weight along the list."""
+    keyed = []
+    for specs, weight in groups:
+        order = rng.permutation(len(specs))
+        for rank, i in enumerate(order):
+            keyed.append(((rank + rng.random()) / weight, specs[i]))
+    keyed.sort(key=lambda kv: kv[0])
+    return [s for _, s in keyed]
+
+
+def plan_pieces(
+    midi_dirs: list[str | Path] = (), seed: int = SEED, use_music21: bool = True,
+    generated: int = 400,
+) -> list[PieceSpec]:
+    """The ordered list of pieces a build draws from until it has enough hours.
+
+    Without MIDI folders: 80 % music21 scores, 20 % generated etudes (by count). With MIDI
+    folders (real performances): 60 % performances, 25 % scores, 15 % generated.
+    """
+    rng = np.random.default_rng(seed)
+    midi = [s for d in midi_dirs for s in midi_dir_specs(d)]
+    scores = music21_specs() if use_music21 else []
+    gen = generated_specs(generated, seed)
+    if midi:
+        groups = [(midi, 0.6), (scores, 0.25), (gen, 0.15)]
+    else:
+        groups = [(scores, 0.8), (gen, 0.2)]
+    return _interleave([(s, w) for s, w in groups if s], rng)
+
+
+def build_corpus(
+    out: str | Path,
+    hours: float = 0.5,
+    midi_dirs: list[str | Path] = (),
+    soundfonts: list[str] | None = None,
+    renditions: int = 1,
+    max_seconds: float = 60.0,
+    room: float = 0.5,
+    seed: int = SEED,
+    workers: int | None = None,
+    force: bool = False,
+    use_music21: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Render a labelled piano dataset of about ``hours`` hours into ``out``.
+
+    Pieces are drawn (see :func:`plan_pieces`) until the audio adds up to ``hours``; each is
+    rendered ``renditions`` times with different soundfonts, piano programs, tempo,
+    transposition and (with probability ``room``) room/microphone augmentation. The build
+    goes to a temporary folder that is renamed to ``out`` only when complete.
+
+    Notebook: 01_data_and_preprocessing.ipynb
+
+    Args:
+        out: Output folder; must not exist unless ``force``.
+        hours: Target hours of audio.
+        midi_dirs: Folders of MIDI files (e.g. real performances) to draw from.
+        soundfonts: Soundfont names; default all available.
+        renditions: Renderings per piece (each with another soundfont where possible).
+        max_seconds: Longest excerpt taken from one piece (a random window).
+        room: Probability of room/microphone augmentation per item.
+        seed: Seed of everything random in the build.
+        workers: Processes (default: all cores).
+        force: Replace an existing ``out``.
+        use_music21: Draw from the music21 corpus.
+        progress: Show a progress bar.
+
+    Returns:
+        The output folder.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise PianolibError(f"{out}: already exists; pass --force to rebuild it")
+    soundfonts = list(soundfonts or available_soundfonts())
+    if not soundfonts:
+        from .synth import find_soundfont
+
+        find_soundfont("FluidR3_GM")  # raises with the package to install
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    pieces = plan_pieces(midi_dirs, seed, use_music21)
+    target = hours * 3600.0
+    workers = workers or os.cpu_count() or 1
+
+    def tasks():
+        for n, spec in enumerate(pieces):
+            fonts = rng.permutation(soundfonts)
+            for r in range(renditions):
+                item = f"{spec.piece_id}-r{r}"
+                yield (spec, item, str(fonts[r % len(fonts)]), int(rng.choice(PIANO_PROGRAMS)),
+                       int(rng.integers(2**31)), max_seconds, bool(rng.random() < room), str(tmp))
+
+    rows: list[dict] = []
+    total = 0.0
+    t0 = time.perf_counter()
+    bar = tqdm(total=round(target), unit="s audio", disable=not progress)
+    task_iter = tasks()
+    with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+        pending = set()
+        exhausted = False
+        while True:
+            while not exhausted and total < target and len(pending) < 2 * workers:
+                try:
+                    pending.add(pool.submit(_render_task, next(task_iter)))
+                except StopIteration:
+                    exhausted = True
+            if not pending:
+                break
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                res = fut.result()
+                if isinstance(res, str):
+                    warnings.warn(res, stacklevel=2)
+                    continue
+                rows.append(res)
+                total += res["duration"]
+                bar.update(round(res["duration"]))
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    for row in rows:
+        row["split"] = split_of(row["piece"], seed)
+    rows.sort(key=lambda r: r["item"])
+    write_manifest(tmp / "manifest.csv", rows)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    if progress:
+        print(f"built {out}: {len(rows)} items, {total / 3600:.2f} h of audio in {elapsed:.0f} s "
+              f"({total / max(elapsed, 1e-9):.0f}x real time with {workers} workers)")
+    return out
+
+
+def _worker_init() -> None:
+    warnings.simplefilter("ignore")
+
+
+def write_manifest(path: Path, rows: list[dict]) -> None:
+    """Write the manifest CSV atomically."""
+    with atomic_write(path, force=True) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+
+def read_manifest(folder: str | Path) -> list[dict]:
+    """Rows of a built dataset's manifest.
+
+    Notebook: 01_data_and_preprocessing.ipynb
+    """
+    path = Path(folder) / "manifest.csv"
+    if not path.is_file():
+        raise PianolibError(f"{folder}: no manifest.csv; build it with `python -m pianolib data`")
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def load_items(folder: str | Path, split: str | None = None) -> list[dict]:
+    """Features and label notes of the items of one split (or all).
+
+    Notebook: 03_onset_model.ipynb
+
+    Returns:
+        Dicts with ``item``, ``piece``, ``features`` (frames, 264) float32 and ``notes``.
+    """
+    folder = Path(folder)
+    items = []
+    for row in read_manifest(folder):
+        if split and row["split"] != split:
+            continue
+        with np.load(folder / row["features"]) as z:
+            items.append({**row, "features": z["features"].astype(np.float32),
+                          "notes": z["notes"].astype(np.float64)})
+    return items
+
+
+def make_training_arrays(items: list[dict], seq_len: int = SEQ_LEN):
+    """Chunk items into model-ready arrays.
+
+    Notebook: 03_onset_model.ipynb
+
+    Returns:
+        ``(X, onset, length, index)``: X ``(n, seq_len, 264)``, the two label arrays
+        ``(n, seq_len, 88)`` and the chunk index (piece, start frame, time).
+    """
+    xs, ons, lens = [], [], []
+    for it in items:
+        feats = it["features"]
+        onset_roll, length_roll = notes_to_rolls(it["notes"], len(feats))
+        xs.append(make_chunks(feats, seq_len))
+        ons.append(make_chunks(onset_roll, seq_len))
+        lens.append(make_chunks(length_roll, seq_len))
+    index = chunk_index([it["item"] for it in items], [len(it["features"]) for it in items],
+                        seq_len)
+    if not xs:
+        raise PianolibError("no items to make training arrays from")
+    return np.concatenate(xs), np.concatenate(ons), np.concatenate(lens), index
+
+
+def dataset_summary(folder: str | Path) -> dict:
+    """Hours, pieces, items, notes and pitch range per split of a built dataset."""
+    rows = read_manifest(folder)
+    out = {}
+    for split in SPLITS + ("all",):
+        sel = [r for r in rows if split == "all" or r["split"] == split]
+        pitches = [int(r[k]) for r in sel for k in ("min_pitch", "max_pitch") if r[k] != ""]
+        out[split] = {
+            "items": len(sel),
+            "pieces": len({r["piece"] for r in sel}),
+            "hours": round(sum(float(r["duration"]) for r in sel) / 3600, 3),
+            "notes": sum(int(r["n_notes"]) for r in sel),
+            "pitch_range": (min(pitches), max(pitches)) if pitches else None,
+        }
+    return out

@@ -170,6 +170,7 @@ def build_corpus(
     workers: int | None = None,
     force: bool = False,
     use_music21: bool = True,
+    generated: int = 400,
     progress: bool = True,
 ) -> Path:
     """Render a labelled piano dataset of about ``hours`` hours into ``out``.
@@ -193,6 +194,7 @@ def build_corpus(
         workers: Processes (default: all cores).
         force: Replace an existing ``out``.
         use_music21: Draw from the music21 corpus.
+        generated: Number of generated etudes to draw from.
         progress: Show a progress bar.
 
     Returns:
@@ -212,7 +214,7 @@ def build_corpus(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    pieces = plan_pieces(midi_dirs, seed, use_music21)
+    pieces = plan_pieces(midi_dirs, seed, use_music21, generated)
     target = hours * 3600.0
     workers = workers or os.cpu_count() or 1
 
@@ -345,4 +347,41 @@ def dataset_summary(folder: str | Path) -> dict:
             "notes": sum(int(r["n_notes"]) for r in sel),
             "pitch_range": (min(pitches), max(pitches)) if pitches else None,
         }
+    return out
+
+
+#: The committed sample clips: (piece spec, soundfont, program, room augmentation).
+SAMPLE_CLIPS = (
+    (PieceSpec("m21-bach-bwv66_6", "music21", "bach/bwv66.6", "Bach: chorale BWV 66.6"),
+     "FluidR3_GM", 0, False),
+    (PieceSpec("m21-joplin-maple_leaf_rag", "music21", "joplin/maple_leaf_rag",
+               "Joplin: Maple Leaf Rag"), "MuseScore_General", 0, True),
+    (PieceSpec("gen-sample-0", "generated", "777", "generated etude"), "TimGM6mb", 1, False),
+)
+
+
+def build_samples(out: str | Path = "data/sample", seconds: float = 20.0, seed: int = SEED,
+                  force: bool = False) -> Path:
+    """Render the short sample clips committed in ``data/sample`` (a tiny dataset folder).
+
+    Notebook: 01_data_and_preprocessing.ipynb
+    """
+    out = Path(out)
+    if (out / "manifest.csv").exists() and not force:
+        raise PianolibError(f"{out}: sample clips already exist; pass --force to rebuild them")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (spec, font, program, room) in enumerate(SAMPLE_CLIPS):
+        from music21 import corpus
+
+        if spec.source == "music21":
+            spec = PieceSpec(spec.piece_id, spec.source, str(corpus.getWork(spec.ref)),
+                             spec.title)
+        row = _render_task((spec, spec.piece_id, font, program, seed + i, seconds, room,
+                            str(out)))
+        if isinstance(row, str):
+            raise PianolibError(row)
+        row["split"] = "test"
+        rows.append(row)
+    write_manifest(out / "manifest.csv", rows)
     return out

@@ -16,6 +16,7 @@ Notebook: 01_data_and_preprocessing.ipynb
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,13 +193,31 @@ def load_piece(spec: PieceSpec, rng: np.random.Generator) -> tuple[np.ndarray, n
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            score = music21.corpus.parse(spec.ref)
-            data = music21.midi.translate.streamToMidiFile(score).writestr()
+            cached = _cache_path(spec.ref)
+            if cached.is_file():
+                data = cached.read_bytes()
+            else:  # parsing a score takes 0.1-10 s: keep its MIDI for the next build
+                score = music21.corpus.parse(spec.ref)
+                data = music21.midi.translate.streamToMidiFile(score).writestr()
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, cached)
             pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
             notes = midi_to_notes(pm)
         notes = humanize(notes, rng)
         return sort_notes(notes), np.zeros((0, 2))
     raise ValueError(f"unknown source {spec.source!r}")
+
+
+def _cache_path(score_path: str) -> Path:
+    """Where the MIDI of a parsed music21 score is cached (``$PIANOLIB_CACHE`` or ~/.cache)."""
+    import hashlib
+
+    root = Path(os.environ.get("PIANOLIB_CACHE", Path.home() / ".cache" / "pianolib"))
+    p = Path(score_path)
+    stamp = f"{p}:{p.stat().st_mtime_ns if p.exists() else 0}"
+    return root / "music21" / f"{hashlib.sha1(stamp.encode()).hexdigest()}.mid"
 
 
 def crop(notes: np.ndarray, pedal: np.ndarray, start: float, length: float):

@@ -1,0 +1,137 @@
+"""Merging the Onset and Length models' outputs into notes, and notes into MIDI.
+
+Two decoders, both vectorised over frames and keys (no Python loop over the roll):
+
+* :func:`decode_series` - the original series' rule: a note starts where the onset
+  probability reaches 0.5 (and the length model agrees the key sounds there) and lasts while
+  the length probability stays at or above 0.3;
+* :func:`decode_notes` - our improved rule: onsets are *peaks* of the onset probability, a new
+  onset inside a held note ends that note (repeated notes), the length model only decides
+  how long a note lasts, notes shorter than a minimum are dropped, and the velocity comes from
+  the onset strength.
+
+Notebook: 05_midi_merge.ipynb
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import FPS, MIN_MIDI
+from .midi import empty_notes, sort_notes
+
+
+def _next_below(length_prob: np.ndarray, threshold: float) -> np.ndarray:
+    """For every frame and key, the first frame at or after it where ``length < threshold``."""
+    n = len(length_prob)
+    frames = np.arange(n)[:, None]
+    idx = np.where(length_prob < threshold, frames, n)
+    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+
+
+def _notes_from(frames, keys, ends, strength, fps) -> np.ndarray:
+    if len(frames) == 0:
+        return empty_notes()
+    vel = np.clip(np.rint(20 + 107 * strength), 1, 127)
+    notes = np.stack([frames / fps, ends / fps, keys + MIN_MIDI, vel], axis=1).astype(float)
+    return sort_notes(notes)
+
+
+def decode_series(
+    onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
+    length_threshold: float = 0.3, fps: float = FPS,
+) -> np.ndarray:
+    """The series' merge rule (the reference decoder).
+
+    A note starts on each frame where the onset probability rises to ``onset_threshold`` and
+    the length probability is at least ``length_threshold``; it ends on the first later frame
+    where the length probability falls below ``length_threshold``. A second onset while the key
+    is held does not start a new note.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        onset_prob: ``(frames, 88)`` onset probabilities.
+        length_prob: ``(frames, 88)`` length probabilities.
+        onset_threshold: Onset threshold (0.5 in the series).
+        length_threshold: Length threshold (0.3 in the series).
+        fps: Frames per second.
+
+    Returns:
+        Note list ``(n, 4)``: onset s, offset s, MIDI pitch, velocity.
+    """
+    on = onset_prob >= onset_threshold
+    rising = on & ~np.vstack([np.zeros((1, on.shape[1]), bool), on[:-1]])
+    active = length_prob >= length_threshold
+    start = rising & active
+    # drop onsets that fall inside a note already held since an earlier start
+    held_before = np.vstack([np.zeros((1, on.shape[1]), bool), active[:-1]])
+    run_id = np.cumsum(~held_before, axis=0)  # frames of one continuous held run share an id
+    f, k = np.nonzero(start)
+    if len(f) == 0:
+        return empty_notes()
+    first = np.ones(len(f), bool)
+    order = np.lexsort((f, k))
+    f, k = f[order], k[order]
+    same_run = (k[1:] == k[:-1]) & (run_id[f[1:], k[1:]] == run_id[f[:-1], k[:-1]])
+    first[1:] = ~same_run
+    f, k = f[first], k[first]
+    ends = _next_below(length_prob, length_threshold)[f, k]
+    return _notes_from(f, k, ends, onset_prob[f, k], fps)
+
+
+def decode_notes(
+    onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
+    length_threshold: float = 0.3, min_frames: int = 3, fps: float = FPS,
+) -> np.ndarray:
+    """Our decoder: peak-picked onsets, repeated notes split, minimum length, velocity.
+
+    Onsets are the local maxima (over time, per key) of the onset probability that reach
+    ``onset_threshold`` - one note per onset bump, even when the bump is several frames wide.
+    A note then lasts while the length probability stays at or above ``length_threshold``,
+    at least ``min_frames`` frames and never past the next onset on the same key. Notes
+    shorter than ``min_frames`` (where the next onset comes sooner) are dropped.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        onset_prob: ``(frames, 88)`` onset probabilities.
+        length_prob: ``(frames, 88)`` length probabilities.
+        onset_threshold: Minimum peak onset probability.
+        length_threshold: Length probability below which a note ends.
+        min_frames: Minimum note length in frames.
+        fps: Frames per second.
+
+    Returns:
+        Note list ``(n, 4)``.
+    """
+    n = len(onset_prob)
+    if n == 0:
+        return empty_notes()
+    pad = np.full((1, onset_prob.shape[1]), -1.0)
+    prev = np.vstack([pad, onset_prob[:-1]])
+    nxt = np.vstack([onset_prob[1:], pad])
+    peak = (onset_prob >= onset_threshold) & (onset_prob > prev) & (onset_prob >= nxt)
+    f, k = np.nonzero(peak)
+    if len(f) == 0:
+        return empty_notes()
+    order = np.lexsort((f, k))
+    f, k = f[order], k[order]
+    next_onset = np.full(len(f), n)
+    same = k[1:] == k[:-1]
+    next_onset[:-1][same] = f[1:][same]
+    # the note sounds from its onset; the length model ends it after the first min_frames
+    probe = np.minimum(f + min_frames, n - 1)
+    ends = np.where(f + min_frames >= n, n, _next_below(length_prob, length_threshold)[probe, k])
+    ends = np.minimum(np.maximum(ends, f + min_frames), next_onset)
+    ends = np.minimum(ends, n)
+    keep = ends - f >= max(min_frames, 1)
+    return _notes_from(f[keep], k[keep], ends[keep], onset_prob[f[keep], k[keep]], fps)
+
+
+def notes_to_roll(notes: np.ndarray, n_frames: int, fps: float = FPS) -> np.ndarray:
+    """Binary ``(n_frames, 88)`` roll of where decoded notes sound (for frame metrics, plots)."""
+    from .labels import notes_to_rolls
+
+    return notes_to_rolls(notes, n_frames, fps=fps)[1]
+

@@ -1,0 +1,144 @@
+"""The architectures the series compares, all with one contract: CQT in, key probabilities out.
+
+Every model maps ``(batch, frames, 264)`` log-CQT frames to ``(batch, frames, 88)`` sigmoid
+probabilities, one independent yes/no per key and frame (several keys sound at once, so it
+is a *multi-label* problem: sigmoid + binary cross-entropy, not softmax).
+
+Notebook: 02_architecture_cnn_rnn_lstm.ipynb
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from .config import N_BINS, N_KEYS
+
+ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn")
+
+
+def _inputs(stateful: bool, batch_size: int | None, seq_len: int | None):
+    if stateful:
+        if not batch_size or not seq_len:
+            raise ValueError("a stateful model needs a fixed batch_size and seq_len")
+        return keras.Input(batch_shape=(batch_size, seq_len, N_BINS), name="cqt")
+    return keras.Input(shape=(None, N_BINS), name="cqt")
+
+
+def _head(x, name: str):
+    return layers.TimeDistributed(
+        layers.Dense(N_KEYS, activation="sigmoid", kernel_initializer="he_normal"), name=name
+    )(x)
+
+
+def _conv_front(x, filters: int = 16, time_context: int = 3):
+    """Convolutions over (time, frequency), then pooling to one vector of 88 x c per frame.
+
+    Shared weights across frequency make the net see the *shape* of a partial series wherever
+    it is on the keyboard; pooling by 3 brings the 3 bins per key down to one.
+    """
+    x = layers.Reshape((-1, N_BINS, 1))(x)
+    x = layers.Conv2D(filters, (time_context, 5), padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Conv2D(filters, (time_context, 3), padding="same", activation="relu")(x)
+    x = layers.MaxPooling2D((1, 3))(x)  # 264 bins -> 88 keys
+    x = layers.BatchNormalization()(x)
+    return layers.Reshape((-1, N_KEYS * filters))(x)
+
+
+def build_model(
+    kind: str = "bilstm",
+    units: int = 128,
+    stateful: bool = False,
+    batch_size: int | None = None,
+    seq_len: int | None = None,
+    name: str | None = None,
+    verbose: bool = False,
+) -> keras.Model:
+    """Build one of the compared architectures.
+
+    Notebook: 02_architecture_cnn_rnn_lstm.ipynb
+
+    Args:
+        kind: ``cnn`` (convolutions, a small time context, no recurrence), ``rnn`` (a plain
+            ``SimpleRNN``), ``lstm`` (one-directional LSTM), ``bilstm`` (the series'
+            ``Bidirectional(LSTM(128))``) or ``crnn`` (a convolutional front end + BiLSTM).
+        units: Recurrent units (per direction).
+        stateful: Keep the recurrent state from one batch to the next (streaming training,
+            ``rnn`` and ``lstm`` only); needs ``batch_size`` and ``seq_len``.
+        batch_size: Fixed batch size (stateful models only).
+        seq_len: Fixed sequence length (stateful models only).
+        name: Model name (default: ``kind``).
+        verbose: Print the parameter count.
+
+    Returns:
+        An uncompiled ``keras.Model``: ``(batch, frames, 264)`` -> ``(batch, frames, 88)``.
+    """
+    if kind not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {kind!r}; choose from {ARCHITECTURES}")
+    if stateful and kind not in ("rnn", "lstm"):
+        raise ValueError("only the one-directional rnn and lstm can be stateful (streaming)")
+    inp = _inputs(stateful, batch_size, seq_len)
+    if kind == "cnn":
+        x = _conv_front(inp, filters=16, time_context=5)
+        x = layers.Conv1D(256, 5, padding="same", activation="relu")(x)
+    elif kind == "rnn":
+        x = layers.SimpleRNN(units, return_sequences=True, stateful=stateful)(inp)
+    elif kind == "lstm":
+        x = layers.LSTM(units, return_sequences=True, stateful=stateful)(inp)
+    elif kind == "bilstm":
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(inp)
+    else:  # crnn
+        x = _conv_front(inp, filters=8, time_context=3)
+        x = layers.Dense(256, activation="relu")(x)
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(x)
+    model = keras.Model(inp, _head(x, "keys"), name=name or kind)
+    if verbose:
+        print(f"{model.name}: {model.count_params():,} parameters")
+    return model
+
+
+@keras.saving.register_keras_serializable(package="pianolib")
+class WeightedBCE(keras.losses.Loss):
+    """Binary cross-entropy with positive frames weighted ``pos_weight`` times (class weighting).
+
+    Onsets are rare (about 1 key-frame in 100 is an onset), so plain BCE is minimised by
+    predicting "no onset" almost everywhere; weighting the positives counters that.
+
+    Notebook: 03_onset_model.ipynb
+    """
+
+    def __init__(self, pos_weight: float = 1.0, name: str = "weighted_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pos_weight = float(pos_weight)
+
+    def call(self, y_true, y_pred):
+        from keras import ops
+
+        eps = keras.config.epsilon()
+        y_pred = ops.clip(y_pred, eps, 1 - eps)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        loss = -(self.pos_weight * y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
+        return ops.mean(loss, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
+def load_model(path) -> keras.Model:
+    """Load a ``.keras`` model for inference (no optimiser state needed).
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    from pathlib import Path
+
+    from .errors import PianolibError
+
+    path = Path(path)
+    if not path.is_file():
+        raise PianolibError(f"{path}: model file not found (train one with "
+                            "`python -m pianolib train` or use data/models)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise PianolibError(f"{path}: not a loadable .keras model ({exc})") from None

@@ -1,0 +1,271 @@
+"""Training the Onset and Length models: shuffled chunks (default) or stateful streaming.
+
+Notebook: 03_onset_model.ipynb
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .config import SEED, SEQ_LEN, set_seed
+from .errors import PianolibError
+from .models import WeightedBCE, build_model
+
+#: Starting points of the series (Adam learning rates) and our class weights.
+TARGETS = {
+    "onset": {"lr": 5e-4, "pos_weight": 1.0},
+    "length": {"lr": 2e-3, "pos_weight": 1.0},
+}
+
+
+def get_strategy(device: str | None = None):
+    """A ``tf.distribute`` strategy: all GPUs of the machine, or one named device.
+
+    With several GPUs this is a ``MirroredStrategy`` (the same command trains on all of them);
+    otherwise the default single-device strategy. ``device="/cpu:0"`` forces one device.
+
+    Notebook: 03_onset_model.ipynb
+    """
+    import tensorflow as tf
+
+    if device:
+        return tf.distribute.OneDeviceStrategy(device)
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train_model(
+    model: keras.Model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    out: str | Path | None = None,
+    lr: float = 5e-4,
+    pos_weight: float = 1.0,
+    epochs: int = 30,
+    batch_size: int = 32,
+    patience: int = 5,
+    verbose: int | str = "auto",
+    strategy=None,
+) -> keras.callbacks.History:
+    """Compile and fit one model on shuffled chunks with the series' callbacks.
+
+    Checkpoint on validation loss (best model kept as ``<out>``), early stopping with
+    ``patience`` (best weights restored), and a CSV log ``<out>.csv`` of the curves.
+
+    Notebook: 03_onset_model.ipynb
+
+    Args:
+        model: A model from :func:`pianolib.models.build_model` (built under ``strategy``'s
+            scope when a strategy is used).
+        x_train, y_train: Chunks ``(n, T, 264)`` and targets ``(n, T, 88)``.
+        x_valid, y_valid: Validation chunks.
+        out: ``.keras`` path of the best model (None: keep in memory only).
+        lr: Adam learning rate.
+        pos_weight: Weight of positive targets in the loss (1 = plain BCE).
+        epochs: Maximum epochs.
+        batch_size: Chunks per batch.
+        patience: Early-stopping patience in epochs.
+        verbose: Keras verbosity (progress bar by default).
+        strategy: A ``tf.distribute`` strategy whose scope the model was built in.
+
+    Returns:
+        The Keras ``History``.
+    """
+    scope = strategy.scope() if strategy is not None else _null()
+    with scope:
+        loss = WeightedBCE(pos_weight) if pos_weight != 1.0 else keras.losses.BinaryCrossentropy()
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+    callbacks = [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(str(out), monitor="val_loss", save_best_only=True),
+            keras.callbacks.CSVLogger(str(out.with_suffix(".csv"))),
+        ]
+    return model.fit(
+        x_train, y_train, validation_data=(x_valid, y_valid), epochs=epochs,
+        batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose,
+    )
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def load_split_arrays(data: str | Path, split: str, seq_len: int = SEQ_LEN):
+    """``(X, onset, length)`` chunk arrays of one split of a built dataset (X as float16)."""
+    from .datasets import load_items, make_training_arrays
+
+    items = load_items(data, split)
+    if not items:
+        raise PianolibError(f"{data}: no items in split {split!r}")
+    X, on, ln, _ = make_training_arrays(items, seq_len)
+    return X.astype(np.float16), on, ln
+
+
+def train_transcriber(
+    data: str | Path,
+    out: str | Path,
+    kind: str = "crnn",
+    epochs: int = 30,
+    batch_size: int = 32,
+    seq_len: int = SEQ_LEN,
+    onset_lr: float = TARGETS["onset"]["lr"],
+    length_lr: float = TARGETS["length"]["lr"],
+    onset_pos_weight: float = 1.0,
+    length_pos_weight: float = 1.0,
+    units: int = 128,
+    patience: int = 5,
+    max_minutes: float | None = None,
+    seed: int = SEED,
+    force: bool = False,
+    verbose: int | str = "auto",
+) -> dict:
+    """Train the Onset model and the Length model on a built dataset; write both and a report.
+
+    Writes ``<out>/onset.keras``, ``<out>/length.keras``, their CSV logs and
+    ``<out>/train.json`` (settings, epochs, minutes, best validation losses).
+
+    Notebook: 03_onset_model.ipynb
+    """
+    out = Path(out)
+    if (out / "onset.keras").exists() and not force:
+        raise PianolibError(f"{out}: models already exist; pass --force to retrain")
+    set_seed(seed)
+    strategy = get_strategy()
+    x_tr, on_tr, len_tr = load_split_arrays(data, "train", seq_len)
+    x_va, on_va, len_va = load_split_arrays(data, "valid", seq_len)
+    print(f"train {x_tr.shape}, valid {x_va.shape}, onset rate {on_tr.mean():.4f}, "
+          f"length rate {len_tr.mean():.4f}")
+    report: dict = {"data": str(data), "kind": kind, "units": units, "seq_len": seq_len,
+                    "batch_size": batch_size, "seed": seed, "models": {}}
+    for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
+                                       ("length", len_tr, len_va, length_lr, length_pos_weight)):
+        set_seed(seed)
+        with strategy.scope():
+            model = build_model(kind, units=units, name=f"{target}_{kind}", verbose=True)
+        n_epochs = epochs
+        if max_minutes:  # budget: measure one epoch, then fit the rest in the remaining time
+            n_epochs = _epochs_for_budget(model, x_tr, y_tr, batch_size, lr, pw, max_minutes / 2,
+                                          epochs)
+        t0 = time.perf_counter()
+        hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
+                           pos_weight=pw, epochs=n_epochs, batch_size=batch_size,
+                           patience=patience, verbose=verbose, strategy=strategy)
+        report["models"][target] = {
+            "lr": lr, "pos_weight": pw, "epochs_run": len(hist.history["loss"]),
+            "best_val_loss": float(np.min(hist.history["val_loss"])),
+            "minutes": round((time.perf_counter() - t0) / 60, 2),
+            "params": model.count_params(),
+        }
+    (out / "train.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _epochs_for_budget(model, x, y, batch_size, lr, pw, minutes, max_epochs) -> int:
+    """Estimate how many epochs fit in ``minutes`` from the time of 20 training steps."""
+    n = min(len(x), 20 * batch_size)
+    probe = keras.models.clone_model(model)
+    probe.compile(optimizer=keras.optimizers.Adam(lr), loss=WeightedBCE(pw))
+    probe.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, verbose=0)  # compile
+    t0 = time.perf_counter()
+    probe.fit(x[:n], y[:n], batch_size=batch_size, verbose=0)
+    per_epoch = (time.perf_counter() - t0) * len(x) / n * 1.15  # + validation
+    return int(max(1, min(max_epochs, minutes * 60 // per_epoch)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Stateful streaming: the original series' layout, done right.
+# ----------------------------------------------------------------------------------------------
+
+
+def streaming_batches(lengths: list[int], batch_size: int, seq_len: int = SEQ_LEN):
+    """Lay pieces out in ``batch_size`` lanes so that row i of batch t+1 continues row i of t.
+
+    Each lane plays its pieces one after another; a row is *reset* when a new piece starts in
+    it. The original series instead cut batches of 10 consecutive 1-s chunks of one piece, so
+    row i of the next batch was 10 s later (or another piece) while the state carried on.
+
+    Notebook: 03_onset_model.ipynb
+
+    Args:
+        lengths: Number of chunks of each piece.
+        batch_size: Lanes (rows per batch).
+        seq_len: Frames per chunk (for documentation only).
+
+    Returns:
+        ``(chunk_ids, resets)``: ``chunk_ids`` ``(n_batches, batch_size)`` global chunk index
+        (-1 for padding at the end of a lane), and ``resets`` ``(n_batches, batch_size)`` True
+        where that row starts a new piece (its state must be zeroed first).
+    """
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int)
+    lanes: list[list[int]] = [[] for _ in range(batch_size)]
+    lane_resets: list[list[bool]] = [[] for _ in range(batch_size)]
+    for p in np.argsort(lengths)[::-1]:  # longest first into the shortest lane: balanced
+        lane = min(range(batch_size), key=lambda i: len(lanes[i]))
+        lanes[lane] += list(range(starts[p], starts[p] + lengths[p]))
+        lane_resets[lane] += [True] + [False] * (lengths[p] - 1)
+    n_batches = max(len(lane) for lane in lanes)
+    ids = np.full((n_batches, batch_size), -1, dtype=np.int64)
+    resets = np.ones((n_batches, batch_size), dtype=bool)
+    for i, (lane, res) in enumerate(zip(lanes, lane_resets)):
+        ids[: len(lane), i] = lane
+        resets[: len(res), i] = res
+    return ids, resets
+
+
+def reset_rows(model: keras.Model, rows: np.ndarray) -> None:
+    """Zero the recurrent state of the given batch rows of every stateful layer.
+
+    Notebook: 03_onset_model.ipynb
+    """
+    keep = (~np.asarray(rows, dtype=bool)).astype("float32")[:, None]
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            for state in layer.states:
+                state.assign(state * keep)
+
+
+def train_streaming(model: keras.Model, x: np.ndarray, y: np.ndarray, lengths: list[int],
+                    epochs: int = 1, lr: float = 5e-4, verbose: bool = True) -> list[float]:
+    """Train a stateful model on the streaming layout of :func:`streaming_batches`.
+
+    Batches are fed in order (no shuffling across time); rows that start a new piece have
+    their state zeroed before the batch, in the training loop itself (not in a prefetching
+    generator, whose ``reset_states()`` calls run ahead of the batches actually trained).
+
+    Returns:
+        Mean training loss per epoch.
+    """
+    batch_size = model.inputs[0].shape[0]
+    ids, resets = streaming_batches(lengths, batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy")
+    losses = []
+    for epoch in range(epochs):
+        for layer in model.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+        total = []
+        for b in range(len(ids)):
+            reset_rows(model, resets[b])
+            idx = np.maximum(ids[b], 0)
+            weight = (ids[b] >= 0).astype("float32")
+            total.append(model.train_on_batch(x[idx], y[idx], sample_weight=weight))
+        losses.append(float(np.mean(total)))
+        if verbose:
+            print(f"epoch {epoch + 1}: loss {losses[-1]:.4f}")
+    return losses

@@ -82,7 +82,87 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-_EXTRA_COMMANDS: list = []
+def _cmd_train(a) -> None:
+    from .train import train_transcriber
+
+    report = train_transcriber(a.data, a.out, kind=a.arch, epochs=a.epochs,
+                               batch_size=a.batch_size, onset_lr=a.onset_lr,
+                               length_lr=a.length_lr, onset_pos_weight=a.onset_pos_weight,
+                               length_pos_weight=a.length_pos_weight, units=a.units,
+                               max_minutes=a.max_minutes, seed=a.seed, force=a.force)
+    if not a.no_tune:
+        from .tune import tune_decoder
+
+        print(tune_decoder(a.out, a.data))
+    print(report)
+
+
+def _cmd_transcribe(a) -> None:
+    from .transcribe import Transcriber, transcribe
+
+    tr = None
+    if a.decoder or a.onset_threshold is not None:
+        tr = Transcriber(a.models)
+        tr.decoder = a.decoder or tr.decoder
+        if a.onset_threshold is not None:
+            tr.onset_threshold = a.onset_threshold
+    notes = transcribe(a.audio, a.out, a.models, force=a.force, transcriber=tr)
+    print(f"{a.out}: {len(notes)} notes")
+
+
+def _cmd_evaluate(a) -> None:
+    from .evaluate import evaluate_folder
+    from .transcribe import Transcriber
+
+    tr = Transcriber(a.models)
+    if a.decoder:
+        tr.decoder = a.decoder
+    summary = evaluate_folder(a.folder, tr, split=a.split, out_csv=a.csv)
+    for k, v in summary.items():
+        print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
+
+
+def _register_models(sub) -> None:
+    from .config import SEED
+    from .transcribe import DEFAULT_MODELS
+
+    t = sub.add_parser("train", help="train the onset and length models")
+    t.add_argument("--data", default="data/corpus")
+    t.add_argument("--out", default="data/runs/default")
+    t.add_argument("--arch", default="crnn", choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--onset-lr", type=float, default=5e-4)
+    t.add_argument("--length-lr", type=float, default=2e-3)
+    t.add_argument("--onset-pos-weight", type=float, default=1.0)
+    t.add_argument("--length-pos-weight", type=float, default=1.0)
+    t.add_argument("--units", type=int, default=128)
+    t.add_argument("--max-minutes", type=float, default=None,
+                   help="time budget for both models together (epochs are cut to fit)")
+    t.add_argument("--no-tune", action="store_true", help="skip tuning decoder thresholds")
+    t.add_argument("--seed", type=int, default=SEED)
+    t.add_argument("--force", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    tr = sub.add_parser("transcribe", help="audio file -> MIDI file")
+    tr.add_argument("audio")
+    tr.add_argument("-o", "--out", required=True)
+    tr.add_argument("--models", default=str(DEFAULT_MODELS))
+    tr.add_argument("--decoder", choices=["ours", "series"])
+    tr.add_argument("--onset-threshold", type=float)
+    tr.add_argument("--force", action="store_true", help="overwrite an existing output")
+    tr.set_defaults(func=_cmd_transcribe)
+
+    e = sub.add_parser("evaluate", help="note/offset/frame F1 on a dataset split or folder")
+    e.add_argument("folder", help="built dataset (uses --split) or folder of audio + .mid/.tsv")
+    e.add_argument("--split", default="test")
+    e.add_argument("--models", default=str(DEFAULT_MODELS))
+    e.add_argument("--decoder", choices=["ours", "series"])
+    e.add_argument("--csv", help="write per-piece scores here")
+    e.set_defaults(func=_cmd_evaluate)
+
+
+_EXTRA_COMMANDS: list = [_register_models]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,49 @@ def _inputs(stateful: bool, batch_size: int | None, seq_len: int | None):
 
 
 def _head(x, name: str):
-    return layers.TimeDistributed(
-        layers.Dense(N_KEYS, activation="sigmoid", kernel_initializer="he_normal"), name=name
+    """Dense(88, sigmoid, he_normal) on every frame: the series' ``TimeDistributed(Dense)``.
+
+    A ``Dense`` layer on a ``(batch, frames, features)`` tensor already acts on the last axis
+    of every frame with shared weights, which is exactly what ``TimeDistributed(Dense)`` does.
+    We use the plain ``Dense`` because with Keras 3.15 / TF 2.21 ``TimeDistributed`` breaks
+    when the graph is traced with an unknown number of frames: it returns shape
+    ``(batch, batch, 88)`` - the cause of ``model.predict()`` giving wrong outputs on a new
+    sequence length (see ``timedistributed_pitfall`` in notebook 03 and the tests).
+    """
+    return layers.Dense(N_KEYS, activation="sigmoid", kernel_initializer="he_normal",
+                        name=name)(x)
+
+
+def series_timedistributed_model(units: int = 128) -> keras.Model:
+    """The series' BiLSTM exactly as written, with ``TimeDistributed(Dense)`` (for comparison).
+
+    Notebook: 03_onset_model.ipynb
+    """
+    inp = keras.Input(shape=(None, N_BINS), name="cqt")
+    x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(inp)
+    out = layers.TimeDistributed(
+        layers.Dense(N_KEYS, activation="sigmoid", kernel_initializer="he_normal"), name="keys"
     )(x)
+    return keras.Model(inp, out, name="bilstm_timedistributed")
+
+
+def inference_function(model: keras.Model):
+    """A compiled ``tf.function`` of ``model(x, training=False)`` for any batch and length.
+
+    Traced once with unknown batch and frame dimensions: the first call takes well under a
+    second (a trace specialised to one large static shape took ~10 s on 2 cores), and every
+    later call of any shape reuses it.
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    fn = getattr(model, "_pianolib_infer", None)
+    if fn is None:
+        import tensorflow as tf
+
+        fn = tf.function(lambda x: model(x, training=False),
+                         input_signature=[tf.TensorSpec((None, None, N_BINS), tf.float32)])
+        model._pianolib_infer = fn
+    return fn
 
 
 def _conv_front(x, filters: int = 16, time_context: int = 3):

@@ -133,7 +133,7 @@ def train_transcriber(
     max_minutes: float | None = None,
     seed: int = SEED,
     force: bool = False,
-    verbose: int | str = "auto",
+    verbose: int | str | None = None,
 ) -> dict:
     """Train the Onset model and the Length model on a built dataset; write both and a report.
 
@@ -142,6 +142,10 @@ def train_transcriber(
 
     Notebook: 03_onset_model.ipynb
     """
+    import sys
+
+    if verbose is None:  # Keras' progress bar on a terminal, one line per epoch in a log
+        verbose = "auto" if sys.stdout.isatty() else 2
     out = Path(out)
     if (out / "onset.keras").exists() and not force:
         raise PianolibError(f"{out}: models already exist; pass --force to retrain")

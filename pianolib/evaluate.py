@@ -1,0 +1,201 @@
+"""Scoring transcriptions the way the field does, with ``mir_eval``.
+
+* **note F1**: a note is correct when its pitch matches and its onset is within 50 ms
+  (``mir_eval.transcription``, ``offset_ratio=None``);
+* **note-with-offset F1**: also its offset within 20 % of the note's length or 50 ms,
+  whichever is larger;
+* **frame F1**: per 10-ms frame, which keys sound (``mir_eval.multipitch``).
+
+Scores are computed per piece and averaged over pieces.
+
+Notebook: 05_midi_merge.ipynb
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+import warnings
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+
+from .config import FPS, MIN_MIDI
+from .errors import PianolibError
+from .labels import notes_to_rolls
+from .midi import midi_to_notes, sort_notes
+
+METRICS = ("note_precision", "note_recall", "note_f1", "note_offset_f1", "frame_precision",
+           "frame_recall", "frame_f1")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+def _roll_to_mir(roll: np.ndarray):
+    times = np.arange(len(roll)) / FPS
+    freqs = [mir_eval.util.midi_to_hz(np.flatnonzero(r) + MIN_MIDI) for r in roll]
+    return times, freqs
+
+
+def evaluate_notes(ref: np.ndarray, est: np.ndarray, n_frames: int | None = None) -> dict:
+    """Note, note-with-offset and frame scores of estimated notes against reference notes.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        ref: Reference note list ``(n, 4)``.
+        est: Estimated note list ``(m, 4)``.
+        n_frames: Frames of the frame-level comparison (default: to the last note end).
+
+    Returns:
+        A dict with the keys of :data:`METRICS`.
+    """
+    ref, est = sort_notes(ref), sort_notes(est)
+    out = {}
+
+    def intervals(n):
+        iv = n[:, :2].copy()
+        iv[:, 1] = np.maximum(iv[:, 1], iv[:, 0] + 1e-3)  # mir_eval needs positive lengths
+        return iv
+
+    ri, rp = intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2])
+    ei, ep = intervals(est), mir_eval.util.midi_to_hz(est[:, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(ref) and len(est):
+            p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+                ri, rp, ei, ep, offset_ratio=None)
+            _, _, fo, _ = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep)
+        else:
+            p = r = f = fo = float(len(ref) == len(est))  # both empty: perfect
+        out.update(note_precision=p, note_recall=r, note_f1=f, note_offset_f1=fo)
+        if n_frames is None:
+            ends = np.concatenate([ref[:, 1], est[:, 1], [0]])
+            n_frames = int(np.ceil(ends.max() * FPS)) + 1
+        ref_roll = notes_to_rolls(ref, n_frames)[1]
+        est_roll = notes_to_rolls(est, n_frames)[1]
+        if ref_roll.sum() == 0 and est_roll.sum() == 0:
+            fp_, fr_, ff_ = 1.0, 1.0, 1.0
+        else:
+            scores = mir_eval.multipitch.evaluate(*_roll_to_mir(ref_roll),
+                                                  *_roll_to_mir(est_roll))
+            fp_, fr_ = scores["Precision"], scores["Recall"]
+            ff_ = 2 * fp_ * fr_ / (fp_ + fr_) if fp_ + fr_ > 0 else 0.0
+        out.update(frame_precision=fp_, frame_recall=fr_, frame_f1=ff_)
+    return {k: float(v) for k, v in out.items()}
+
+
+def read_tsv_notes(path: str | os.PathLike) -> np.ndarray:
+    """MAPS-style labels: tab-separated onset s, offset s, MIDI note, velocity (header ok)."""
+    path = Path(path)
+    try:
+        rows = np.genfromtxt(path, delimiter="\t", comments="#", invalid_raise=False)
+    except Exception as exc:
+        raise PianolibError(f"{path}: not a readable TSV label file ({exc})") from None
+    rows = np.atleast_2d(rows)
+    rows = rows[~np.isnan(rows).any(axis=1)] if rows.size else rows.reshape(0, 4)
+    if rows.shape[1] < 3:
+        raise PianolibError(f"{path}: expected columns onset, offset, note[, velocity]")
+    if rows.shape[1] == 3:
+        rows = np.hstack([rows, np.full((len(rows), 1), 64.0)])
+    return sort_notes(rows[:, :4])
+
+
+def read_labels(path: str | os.PathLike, sustain: bool = True) -> np.ndarray:
+    """Reference notes from a MIDI file (sustain pedal applied) or a MAPS-style TSV file."""
+    path = Path(path)
+    if path.suffix.lower() in (".tsv", ".txt"):
+        return read_tsv_notes(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return midi_to_notes(path, sustain=sustain)
+
+
+def find_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pairs (audio, labels) in a folder, matched by file stem (``x.flac`` + ``x.mid``/``x.tsv``).
+
+    Labels may sit next to the audio or in ``midi/`` or ``tsv/`` subfolders (MAPS layout).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PianolibError(f"{folder}: folder not found")
+    labels = {}
+    for p in sorted(folder.rglob("*")):
+        if p.suffix.lower() in (".mid", ".midi", ".tsv"):
+            labels.setdefault(p.stem, p)
+    pairs = [(a, labels[a.stem]) for a in sorted(folder.rglob("*"))
+             if a.suffix.lower() in AUDIO_SUFFIXES and a.stem in labels]
+    if not pairs:
+        raise PianolibError(f"{folder}: no audio files with matching .mid/.tsv labels")
+    return pairs
+
+
+def evaluate_pairs(transcriber, pairs: list[tuple[Path, Path]], names: list[str] | None = None,
+                   progress: bool = False) -> list[dict]:
+    """Transcribe each audio file and score it; one dict per piece (with timing)."""
+    from .audio import load_audio
+
+    rows = []
+    for i, (audio, label) in enumerate(pairs):
+        y = load_audio(audio)
+        t0 = time.perf_counter()
+        est = transcriber.transcribe_audio(y)
+        seconds = time.perf_counter() - t0
+        ref = read_labels(label)
+        n_frames = int(len(y) / 160) + 1
+        row = {"piece": names[i] if names else Path(audio).stem,
+               "duration": len(y) / 16000, "seconds": seconds,
+               "n_ref": len(ref), "n_est": len(est), **evaluate_notes(ref, est, n_frames)}
+        rows.append(row)
+        if progress:
+            print(f"{row['piece'][:40]:40s} note F1 {row['note_f1']:.3f}  "
+                  f"offset F1 {row['note_offset_f1']:.3f}  frame F1 {row['frame_f1']:.3f}")
+    return rows
+
+
+def dataset_pairs(folder: str | os.PathLike, split: str | None = "test"):
+    """(audio, MIDI) pairs of a built dataset's split, and their item names."""
+    from .datasets import read_manifest
+
+    folder = Path(folder)
+    rows = [r for r in read_manifest(folder) if split in (None, "all") or r["split"] == split]
+    return [(folder / r["audio"], folder / r["midi"]) for r in rows], [r["item"] for r in rows]
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Mean of each metric over pieces, plus total audio seconds and speed."""
+    if not rows:
+        return {}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+    dur = sum(r["duration"] for r in rows)
+    out.update(pieces=len(rows), audio_seconds=dur,
+               speed_x=dur / max(sum(r["seconds"] for r in rows), 1e-9))
+    return out
+
+
+def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "test",
+                    out_csv: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Score a transcriber on a built dataset's split or on a folder of audio + labels.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Returns:
+        :func:`summarize` of the per-piece scores.
+    """
+    from .transcribe import Transcriber
+
+    transcriber = transcriber or Transcriber()
+    if (Path(folder) / "manifest.csv").is_file():
+        pairs, names = dataset_pairs(folder, split)
+    else:
+        pairs, names = find_pairs(folder), None
+    rows = evaluate_pairs(transcriber, pairs, names, progress)
+    if out_csv:
+        from .files import atomic_write
+
+        with atomic_write(out_csv, force=True) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return summarize(rows)

@@ -1,0 +1,43 @@
+"""pianolib: the thin library behind the notebooks, from a piano recording to a MIDI file.
+
+One module per step of the pipeline (see README.md):
+
+======================  ==============================================  ====================
+module                  what it does                                    taught in notebook
+======================  ==============================================  ====================
+``config``              constants (16 kHz, hop 160, 264 bins), seeds    01
+``audio``               load any audio at 16 kHz mono                   01
+``features``            the CQT and its fixed-scale log compression     01
+``midi``                MIDI <-> note lists, sustain pedal              01
+``labels``              onset and length rolls                          01
+``chunks``              fixed-length sequences                          01
+``synth``, ``sources``  FluidSynth rendering; scores, MIDI, etudes      01
+``augment``             tempo/key/velocity and room/microphone          01
+``datasets``            build/split/load the local dataset              01
+``maestro``             the real MAESTRO dataset                        01
+``models``              CNN, RNN, LSTM, BiLSTM, CRNN                    02
+``train``               fitting, streaming (stateful) layout            03, 04
+``decode``              onset + length -> notes                         05
+``transcribe``          audio file -> MIDI file                         05
+``evaluate``, ``tune``  mir_eval scores, decoder thresholds             05
+``widgets``, ``plots``  listening widget, pictures                      01-05
+``bench``               comparison with Basic Pitch                     06
+======================  ==============================================  ====================
+"""
+
+from .audio import load_audio, write_audio
+from .chunks import make_chunks, unchunk
+from .config import BINS_PER_OCTAVE, FPS, HOP_LENGTH, MIN_MIDI, N_BINS, N_KEYS, SR, set_seed
+from .decode import decode_notes, decode_series
+from .errors import PianolibError
+from .features import compute_features, cqt, log_cqt, per_file_max_normalize
+from .labels import notes_to_rolls
+from .midi import midi_to_notes, notes_to_midi, write_midi
+
+__all__ = [
+    "BINS_PER_OCTAVE", "FPS", "HOP_LENGTH", "MIN_MIDI", "N_BINS", "N_KEYS", "SR",
+    "PianolibError", "compute_features", "cqt", "decode_notes", "decode_series", "load_audio",
+    "log_cqt", "make_chunks", "midi_to_notes", "notes_to_midi", "notes_to_rolls",
+    "per_file_max_normalize", "set_seed", "unchunk", "write_audio", "write_midi",
+]
+__version__ = "0.1.0"

@@ -14,7 +14,8 @@ def _cmd_data(a) -> None:
 
     build_corpus(a.out, hours=a.hours, midi_dirs=a.midi_dir, soundfonts=a.soundfont,
                  renditions=a.renditions, max_seconds=a.max_seconds, room=a.room, seed=a.seed,
-                 workers=a.workers, force=a.force, use_music21=not a.no_music21)
+                 workers=a.workers, force=a.force, use_music21=not a.no_music21,
+                 exclude=tuple(a.exclude))
     for split, s in dataset_summary(a.out).items():
         print(f"{split:>6}: {s}")
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--max-seconds", type=float, default=60.0)
     d.add_argument("--room", type=float, default=0.5, help="probability of room augmentation")
     d.add_argument("--no-music21", action="store_true")
+    d.add_argument("--exclude", action="append", default=[],
+                   help="leave out MIDI files whose path contains this text; may repeat")
     d.add_argument("--seed", type=int, default=SEED)
     d.add_argument("--workers", type=int, default=None)
     d.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -85,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(a) -> None:
     from .train import train_transcriber
 
-    report = train_transcriber(a.data, a.out, kind=a.arch, epochs=a.epochs,
+    data = a.data or ["data/corpus"]
+    report = train_transcriber(data, a.out, kind=a.arch, epochs=a.epochs,
                                batch_size=a.batch_size, onset_lr=a.onset_lr,
                                length_lr=a.length_lr, onset_pos_weight=a.onset_pos_weight,
                                length_pos_weight=a.length_pos_weight, units=a.units,
@@ -93,7 +97,7 @@ def _cmd_train(a) -> None:
     if not a.no_tune:
         from .tune import tune_decoder
 
-        print(tune_decoder(a.out, a.data))
+        print(tune_decoder(a.out, data))
     print(report)
 
 
@@ -127,7 +131,8 @@ def _register_models(sub) -> None:
     from .transcribe import DEFAULT_MODELS
 
     t = sub.add_parser("train", help="train the onset and length models")
-    t.add_argument("--data", default="data/corpus")
+    t.add_argument("--data", action="append", default=None,
+                   help="dataset folder (default data/corpus); may repeat to pool several")
     t.add_argument("--out", default="data/runs/default")
     t.add_argument("--arch", default="crnn", choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
     t.add_argument("--epochs", type=int, default=30)

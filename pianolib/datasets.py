@@ -141,6 +141,7 @@ def _interleave(groups: list[tuple[list[PieceSpec], float]], rng) -> list[PieceS
 def plan_pieces(
     midi_dirs: list[str | Path] = (), seed: int = SEED, use_music21: bool = True,
     generated: int = 400,
+    exclude: tuple[str, ...] = (),
 ) -> list[PieceSpec]:
     """The ordered list of pieces a build draws from until it has enough hours.
 
@@ -148,7 +149,7 @@ def plan_pieces(
     folders (real performances): 60 % performances, 25 % scores, 15 % generated.
     """
     rng = np.random.default_rng(seed)
-    midi = [s for d in midi_dirs for s in midi_dir_specs(d)]
+    midi = [s for d in midi_dirs for s in midi_dir_specs(d, tuple(exclude))]
     scores = music21_specs() if use_music21 else []
     gen = generated_specs(generated, seed)
     if midi:
@@ -171,6 +172,7 @@ def build_corpus(
     force: bool = False,
     use_music21: bool = True,
     generated: int = 400,
+    exclude: tuple[str, ...] = (),
     progress: bool = True,
 ) -> Path:
     """Render a labelled piano dataset of about ``hours`` hours into ``out``.
@@ -195,6 +197,7 @@ def build_corpus(
         force: Replace an existing ``out``.
         use_music21: Draw from the music21 corpus.
         generated: Number of generated etudes to draw from.
+        exclude: Leave out MIDI files whose path (inside its folder) contains one of these.
         progress: Show a progress bar.
 
     Returns:
@@ -214,7 +217,7 @@ def build_corpus(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    pieces = plan_pieces(midi_dirs, seed, use_music21, generated)
+    pieces = plan_pieces(midi_dirs, seed, use_music21, generated, exclude)
     target = hours * 3600.0
     workers = workers or os.cpu_count() or 1
 
@@ -222,7 +225,7 @@ def build_corpus(
         for n, spec in enumerate(pieces):
             fonts = rng.permutation(soundfonts)
             for r in range(renditions):
-                item = f"{spec.piece_id}-r{r}"
+                item = f"{spec.item_base}-r{r}"
                 yield (spec, item, str(fonts[r % len(fonts)]), int(rng.choice(PIANO_PROGRAMS)),
                        int(rng.integers(2**31)), max_seconds, bool(rng.random() < room), str(tmp))
 

@@ -40,16 +40,24 @@ class PieceSpec:
     """A piece to render: where it comes from and how to load it.
 
     Attributes:
-        piece_id: Stable id; the train/valid/test split is decided on it.
+        piece_id: Stable id of the *composition*; the train/valid/test split is decided on it,
+            so several performances of one piece never straddle two splits.
         source: ``music21``, ``midi`` or ``generated``.
         ref: Path of the score or MIDI file, or the seed of a generated piece.
         title: Human-readable title.
+        name: Unique name of this file when it differs from ``piece_id``.
     """
 
     piece_id: str
     source: str
     ref: str
     title: str
+    name: str = ""
+
+    @property
+    def item_base(self) -> str:
+        """Unique name of this file (several performances may share one ``piece_id``)."""
+        return self.name or self.piece_id
 
 
 def _slug(text: str) -> str:
@@ -75,18 +83,26 @@ def music21_specs(composers: tuple[str, ...] = MUSIC21_COMPOSERS) -> list[PieceS
     return specs
 
 
-def midi_dir_specs(folder: str | Path) -> list[PieceSpec]:
+def midi_dir_specs(folder: str | Path, exclude: tuple[str, ...] = ()) -> list[PieceSpec]:
     """Every MIDI file under ``folder`` (recursively), sorted by path.
+
+    Files in a subfolder share that subfolder as their piece (e.g. ASAP's
+    ``Composer/Work/Piece/Performer.mid``: all performances of a piece go to one split);
+    files at the top level are pieces of their own. Paths containing any string of
+    ``exclude`` are left out (e.g. compositions of an evaluation set).
 
     Notebook: 01_data_and_preprocessing.ipynb
     """
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES)
-    return [
-        PieceSpec(f"midi-{_slug(str(p.relative_to(folder).with_suffix('')))}", "midi", str(p),
-                  str(p.relative_to(folder)))
-        for p in files
-    ]
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES
+                   and not any(x in str(p.relative_to(folder)) for x in exclude))
+    specs = []
+    for p in files:
+        rel = p.relative_to(folder)
+        group = rel.parent if rel.parent != Path(".") else rel.with_suffix("")
+        specs.append(PieceSpec(f"midi-{_slug(str(group))}", "midi", str(p), str(rel),
+                               name=f"midi-{_slug(str(rel.with_suffix('')))}"))
+    return specs
 
 
 def generated_specs(n: int, seed: int = 0) -> list[PieceSpec]:

@@ -106,11 +106,18 @@ class _null:
         return False
 
 
-def load_split_arrays(data: str | Path, split: str, seq_len: int = SEQ_LEN):
-    """``(X, onset, length)`` chunk arrays of one split of a built dataset (X as float16)."""
+def load_split_arrays(data: str | Path | list, split: str, seq_len: int = SEQ_LEN):
+    """``(X, onset, length)`` chunk arrays of one split of built datasets (X as float16).
+
+    Args:
+        data: A dataset folder or a list of them (their items are pooled).
+        split: ``train``, ``valid`` or ``test``.
+        seq_len: Frames per chunk.
+    """
     from .datasets import load_items, make_training_arrays
 
-    items = load_items(data, split)
+    folders = [data] if isinstance(data, (str, Path)) else list(data)
+    items = [it for folder in folders for it in load_items(folder, split)]
     if not items:
         raise PianolibError(f"{data}: no items in split {split!r}")
     X, on, ln, _ = make_training_arrays(items, seq_len)
@@ -118,7 +125,7 @@ def load_split_arrays(data: str | Path, split: str, seq_len: int = SEQ_LEN):
 
 
 def train_transcriber(
-    data: str | Path,
+    data: str | Path | list,
     out: str | Path,
     kind: str = "crnn",
     epochs: int = 30,
@@ -155,7 +162,8 @@ def train_transcriber(
     x_va, on_va, len_va = load_split_arrays(data, "valid", seq_len)
     print(f"train {x_tr.shape}, valid {x_va.shape}, onset rate {on_tr.mean():.4f}, "
           f"length rate {len_tr.mean():.4f}")
-    report: dict = {"data": str(data), "kind": kind, "units": units, "seq_len": seq_len,
+    report: dict = {"data": [str(d) for d in ([data] if isinstance(data, (str, Path))
+                                               else data)], "kind": kind, "units": units, "seq_len": seq_len,
                     "batch_size": batch_size, "seed": seed, "models": {}}
     for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
                                        ("length", len_tr, len_va, length_lr, length_pos_weight)):

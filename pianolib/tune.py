@@ -14,7 +14,7 @@ import numpy as np
 from .evaluate import evaluate_notes
 
 
-def tune_decoder(model_dir: str | Path, data: str | Path, split: str = "valid",
+def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "valid",
                  onset_thresholds=(0.3, 0.4, 0.5, 0.6), length_thresholds=(0.3, 0.4, 0.5),
                  min_frames=(1, 3, 5), write: bool = True) -> dict:
     """Grid-search decoder settings for the best mean note-with-offset + note F1.
@@ -29,7 +29,8 @@ def tune_decoder(model_dir: str | Path, data: str | Path, split: str = "valid",
     from .transcribe import Transcriber
 
     tr = Transcriber(Path(model_dir))
-    items = load_items(data, split)
+    folders = [data] if isinstance(data, (str, Path)) else list(data)
+    items = [it for folder in folders for it in load_items(folder, split)]
     cached = [(it["notes"], *tr.probabilities(it["features"])) for it in items]
     best, best_score = None, -1.0
     grid = [("series", o, ln, 0) for o in onset_thresholds for ln in length_thresholds]

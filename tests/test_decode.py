@@ -1,0 +1,64 @@
+import numpy as np
+
+from pianolib.decode import decode_notes, decode_series
+
+
+def roll(frames=100):
+    return np.zeros((frames, 88), np.float32)
+
+
+def test_series_rule_onset_then_length():
+    on, ln = roll(), roll()
+    k = 60 - 21
+    on[10:14, k] = 0.9
+    ln[10:40, k] = 0.8
+    ln[40:45, k] = 0.25  # below 0.3: the note has ended
+    notes = decode_series(on, ln)
+    np.testing.assert_allclose(notes[:, :3], [[0.10, 0.40, 60]])
+
+
+def test_series_rule_needs_length_at_onset_and_ignores_onset_inside_note():
+    on, ln = roll(), roll()
+    on[5, 0] = 0.9  # no length there: no note
+    on[20, 1], on[30, 1] = 0.9, 0.9  # second onset while the key is held: same note
+    ln[20:50, 1] = 0.9
+    notes = decode_series(on, ln)
+    assert notes[:, 2].tolist() == [22]
+    np.testing.assert_allclose(notes[0, :2], [0.20, 0.50])
+
+
+def test_ours_splits_repeated_notes():
+    on, ln = roll(), roll()
+    on[[19, 20, 21], 5] = [0.6, 0.9, 0.7]  # one bump = one onset at its peak
+    on[[39, 40, 41], 5] = [0.6, 0.8, 0.6]
+    ln[20:60, 5] = 0.9
+    notes = decode_notes(on, ln)
+    np.testing.assert_allclose(notes[:, :3], [[0.20, 0.40, 26], [0.40, 0.60, 26]])
+    assert decode_series(on, ln).shape[0] == 1  # the series' rule merges them
+
+
+def test_ours_minimum_length_and_no_length_model_needed_at_onset():
+    on, ln = roll(), roll()
+    on[10, 3] = 0.9  # the length model misses this short note entirely
+    on[50:53, 4] = [0.95, 0.3, 0.9]  # two peaks 2 frames apart: the first note is too short
+    notes = decode_notes(on, ln, min_frames=3)
+    assert notes[:, 2].tolist() == [24, 25]
+    np.testing.assert_allclose(notes[:, :2], [[0.10, 0.13], [0.52, 0.55]])
+    assert decode_notes(on, ln, min_frames=1)[:, 2].tolist() == [24, 25, 25]
+
+
+def test_velocity_follows_onset_strength_and_empty_inputs():
+    on, ln = roll(), roll()
+    on[10, 0], on[10, 1] = 0.55, 1.0
+    v = decode_notes(on, ln)[:, 3]
+    assert v[0] < v[1] <= 127
+    assert decode_notes(roll(0), roll(0)).shape == (0, 4)
+    assert decode_series(roll(), roll()).shape == (0, 4)
+
+
+def test_note_running_to_the_end_of_the_roll():
+    on, ln = roll(50), roll(50)
+    on[45, 10] = 0.9
+    ln[45:, 10] = 0.9
+    np.testing.assert_allclose(decode_notes(on, ln)[:, :2], [[0.45, 0.50]])
+    np.testing.assert_allclose(decode_series(on, ln)[:, :2], [[0.45, 0.50]])

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from pianolib.models import (
+    ARCHITECTURES, build_model, inference_function, load_model, series_timedistributed_model,
+)
+from pianolib.train import get_strategy, reset_rows, streaming_batches, train_model
+
+
+@pytest.mark.parametrize("kind", ARCHITECTURES)
+def test_every_builder_has_the_contract_and_trains_one_step(kind, capsys):
+    model = build_model(kind, units=16, verbose=True)
+    assert f"{kind}: " in capsys.readouterr().out  # prints its parameter count
+    for frames in (7, 100):
+        out = model(np.random.rand(2, frames, 264).astype("float32"))
+        assert tuple(out.shape) == (2, frames, 88)
+        assert float(np.min(out)) >= 0 and float(np.max(out)) <= 1
+    x = np.random.rand(4, 20, 264).astype("float32")
+    y = (np.random.rand(4, 20, 88) > 0.9).astype("float32")
+    before = [w.copy() for w in model.get_weights()]
+    hist = train_model(model, x, y, x, y, epochs=1, batch_size=2, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_save_and_load_keras_file(tmp_path):
+    model = build_model("bilstm", units=8)
+    x = np.random.rand(1, 30, 264).astype("float32")
+    model.save(tmp_path / "m.keras")
+    back = load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_inference_on_several_lengths_matches_eager_call():
+    """The brief's pitfall: outputs must not depend on the lengths seen before."""
+    model = build_model("bilstm", units=16)
+    infer = inference_function(model)
+    for frames in (1100, 37, 500, 1):
+        x = np.random.rand(3, frames, 264).astype("float32")
+        ref = np.asarray(model(x, training=False))
+        np.testing.assert_allclose(infer(x).numpy(), ref, atol=1e-5)
+        np.testing.assert_allclose(model.predict(x, verbose=0), ref, atol=1e-5)
+
+
+def test_timedistributed_head_is_the_same_math_as_dense():
+    series = series_timedistributed_model(units=8)
+    ours = build_model("bilstm", units=8)
+    ours.set_weights(series.get_weights())
+    x = np.random.rand(2, 50, 264).astype("float32")
+    np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(series(x)), atol=1e-6)
+
+
+def test_stateful_needs_fixed_shapes_and_one_direction():
+    with pytest.raises(ValueError, match="fixed"):
+        build_model("lstm", stateful=True)
+    with pytest.raises(ValueError, match="one-directional"):
+        build_model("bilstm", stateful=True, batch_size=2, seq_len=10)
+
+
+def test_streaming_layout_rows_continue_their_piece():
+    lengths = [5, 3, 4, 1]  # chunks per piece
+    ids, resets = streaming_batches(lengths, batch_size=2)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    piece_of = np.repeat(np.arange(len(lengths)), lengths)
+    seen = sorted(ids[ids >= 0].tolist())
+    assert seen == list(range(sum(lengths)))  # every chunk exactly once
+    for row in range(2):
+        lane = ids[:, row]
+        for t in range(1, len(lane)):
+            if lane[t] < 0:
+                continue
+            if resets[t, row]:
+                assert lane[t] in starts  # a reset only where a piece starts
+            else:
+                # row i of batch t continues row i of batch t-1: next chunk of the same piece
+                assert lane[t] == lane[t - 1] + 1 and piece_of[lane[t]] == piece_of[lane[t - 1]]
+    assert resets[0].all()
+
+
+def test_reset_rows_zeroes_only_those_rows():
+    model = build_model("lstm", units=4, stateful=True, batch_size=3, seq_len=5)
+    model(np.random.rand(3, 5, 264).astype("float32"))
+    reset_rows(model, np.array([False, True, False]))
+    lstm = next(layer for layer in model.layers if getattr(layer, "stateful", False))
+    for state in lstm.states:
+        s = np.asarray(state)
+        assert np.all(s[1] == 0) and np.any(s[0] != 0) and np.any(s[2] != 0)
+
+
+def test_strategy_path_runs_on_one_cpu_device():
+    strategy = get_strategy("/cpu:0")
+    with strategy.scope():
+        model = build_model("cnn")
+    x = np.random.rand(4, 10, 264).astype("float32")
+    y = np.zeros((4, 10, 88), "float32")
+    hist = train_model(model, x, y, x, y, epochs=1, batch_size=2, verbose=0, strategy=strategy)
+    assert np.isfinite(hist.history["val_loss"][0])

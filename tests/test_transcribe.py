@@ -1,0 +1,156 @@
+"""End to end with the shipped models in data/models: transcribe, evaluate, bad inputs."""
+
+import resource
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import ROOT, SAMPLE_DIR
+from pianolib.audio import load_audio
+from pianolib.errors import PianolibError
+from pianolib.evaluate import evaluate_folder, evaluate_notes, read_tsv_notes
+from pianolib.midi import midi_to_notes
+from pianolib.transcribe import DEFAULT_MODELS, Transcriber, features_in_blocks, transcribe
+
+#: Floors for the shipped models on the committed sample clips (measured well above these).
+NOTE_F1_FLOOR = 0.5
+FRAME_F1_FLOOR = 0.5
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    return Transcriber()
+
+
+def run_cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "pianolib", *args], capture_output=True,
+                          text=True, cwd=ROOT, **kw)
+
+
+def test_shipped_models_exist():
+    assert (DEFAULT_MODELS / "onset.keras").is_file()
+    assert (DEFAULT_MODELS / "length.keras").is_file()
+
+
+def test_transcribe_sample_and_score_above_floor(transcriber, tmp_path):
+    summary = evaluate_folder(SAMPLE_DIR, transcriber, split="test", progress=False)
+    assert summary["pieces"] == 3
+    assert summary["note_f1"] > NOTE_F1_FLOOR, summary
+    assert summary["frame_f1"] > FRAME_F1_FLOOR, summary
+
+
+def test_cli_transcribe_writes_midi_that_reads_back(tmp_path):
+    audio = f"{SAMPLE_DIR}/audio/m21-bach-bwv66_6.flac"
+    out = tmp_path / "bach.mid"
+    res = run_cli("transcribe", audio, "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    notes = midi_to_notes(out)
+    assert len(notes) > 50
+    ref = midi_to_notes(f"{SAMPLE_DIR}/midi/m21-bach-bwv66_6.mid", sustain=True)
+    assert evaluate_notes(ref, notes)["note_f1"] > NOTE_F1_FLOOR
+    # never overwrite without --force
+    res = run_cli("transcribe", audio, "-o", str(out))
+    assert res.returncode == 1 and "already exists" in res.stderr and "--force" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("case", ["not_audio", "missing_audio", "missing_model", "bad_out"])
+def test_cli_bad_inputs_give_one_line_errors(tmp_path, case):
+    audio = f"{SAMPLE_DIR}/audio/gen-sample-0.flac"
+    out = str(tmp_path / "x.mid")
+    args = ["transcribe", audio, "-o", out]
+    if case == "not_audio":
+        (tmp_path / "text.wav").write_text("hello")
+        args[1] = str(tmp_path / "text.wav")
+    elif case == "missing_audio":
+        args[1] = str(tmp_path / "nope.flac")
+    elif case == "missing_model":
+        args += ["--models", str(tmp_path)]
+    else:
+        (tmp_path / "ro").mkdir()
+        (tmp_path / "ro" / "sub").write_text("a file, not a folder")
+        args[3] = str(tmp_path / "ro" / "sub" / "x.mid")
+    res = run_cli(*args)
+    assert res.returncode == 1
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ")
+    expected = {"not_audio": "text.wav", "missing_audio": "nope.flac",
+                "missing_model": "onset.keras", "bad_out": "sub"}[case]
+    assert expected in line
+    assert not (tmp_path / "x.mid").exists()
+
+
+def test_silence_gives_empty_midi_and_short_file_works(transcriber, tmp_path):
+    sf.write(tmp_path / "silence.wav", np.zeros(16000 * 3), 16000)
+    assert len(transcribe(tmp_path / "silence.wav", tmp_path / "s.mid",
+                          transcriber=transcriber)) == 0
+    assert midi_to_notes(tmp_path / "s.mid").shape == (0, 4)
+    y = load_audio(f"{SAMPLE_DIR}/audio/gen-sample-0.flac")[: int(0.2 * 16000)]
+    sf.write(tmp_path / "short.wav", np.stack([y, y], 1), 16000)  # stereo, 0.2 s
+    notes = transcribe(tmp_path / "short.wav", tmp_path / "short.mid", transcriber=transcriber)
+    assert notes.shape[1] == 4 and (len(notes) == 0 or notes[:, 1].max() <= 0.3)
+
+
+def test_any_rate_and_length_give_consistent_notes(transcriber, tmp_path):
+    """Inference on several lengths: a clip and its first half agree on the first half."""
+    y = load_audio(f"{SAMPLE_DIR}/audio/m21-bach-bwv66_6.flac")
+    full = transcriber.transcribe_audio(y)
+    half = transcriber.transcribe_audio(y[: len(y) // 2])
+    t_half = len(y) / 2 / 16000 - 1.0
+    a, b = full[full[:, 0] < t_half], half[half[:, 0] < t_half]
+    assert evaluate_notes(a, b)["note_f1"] > 0.95
+    sf.write(tmp_path / "x44.wav", np.stack([y, y], 1), 16000)
+    import librosa
+
+    y44 = librosa.resample(y, orig_sr=16000, target_sr=44100)
+    sf.write(tmp_path / "x44.wav", np.stack([y44, y44], 1), 44100)
+    assert evaluate_notes(full, transcriber.transcribe_file(tmp_path / "x44.wav"))["note_f1"] > 0.9
+
+
+def test_block_features_equal_whole_file_features():
+    y = load_audio(f"{SAMPLE_DIR}/audio/m21-joplin-maple_leaf_rag.flac")
+    from pianolib.features import compute_features
+
+    np.testing.assert_allclose(features_in_blocks(y, block_seconds=5.0), compute_features(y),
+                               atol=2e-3)
+
+
+def test_ten_minute_file_within_memory_budget(tmp_path):
+    y = load_audio(f"{SAMPLE_DIR}/audio/m21-joplin-maple_leaf_rag.flac")
+    long = np.tile(y, int(np.ceil(600 * 16000 / len(y))))[: 600 * 16000]
+    sf.write(tmp_path / "long.flac", long, 16000)
+    code = (
+        "import resource, sys\n"
+        "from pianolib.__main__ import main\n"
+        f"rc = main(['transcribe', r'{tmp_path / 'long.flac'}', '-o', r'{tmp_path / 'l.mid'}'])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(rc)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    peak_mb = int(res.stdout.strip().splitlines()[-1]) / 1024
+    assert peak_mb < 1536, f"peak memory {peak_mb:.0f} MB"
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 < 1536
+
+
+def test_maps_style_tsv_labels(tmp_path):
+    p = tmp_path / "x.tsv"
+    p.write_text("onset\toffset\tnote\tvelocity\n0.5\t1.0\t60\t80\n0.1\t0.2\t21\t30\n")
+    np.testing.assert_allclose(read_tsv_notes(p), [[0.1, 0.2, 21, 30], [0.5, 1.0, 60, 80]])
+
+
+def test_evaluate_perfect_and_empty():
+    ref = np.array([[0.1, 0.5, 60, 80], [0.2, 0.9, 64, 80]])
+    s = evaluate_notes(ref, ref)
+    assert s["note_f1"] == s["note_offset_f1"] == s["frame_f1"] == 1.0
+    shifted = ref + [0.06, 0.06, 0, 0]  # onsets 60 ms late: wrong by the 50 ms rule
+    assert evaluate_notes(ref, shifted)["note_f1"] == 0.0
+    assert evaluate_notes(ref, np.zeros((0, 4)))["note_f1"] == 0.0
+
+
+def test_unreadable_folder():
+    with pytest.raises(PianolibError, match="not found"):
+        evaluate_folder("/nonexistent/folder", transcriber=object())

@@ -142,6 +142,7 @@ def plan_pieces(
     midi_dirs: list[str | Path] = (), seed: int = SEED, use_music21: bool = True,
     generated: int = 400,
     exclude: tuple[str, ...] = (),
+    composers: tuple[str, ...] | None = None,
 ) -> list[PieceSpec]:
     """The ordered list of pieces a build draws from until it has enough hours.
 
@@ -150,7 +151,7 @@ def plan_pieces(
     """
     rng = np.random.default_rng(seed)
     midi = [s for d in midi_dirs for s in midi_dir_specs(d, tuple(exclude))]
-    scores = music21_specs() if use_music21 else []
+    scores = (music21_specs(composers) if composers else music21_specs()) if use_music21 else []
     gen = generated_specs(generated, seed)
     if midi:
         groups = [(midi, 0.6), (scores, 0.25), (gen, 0.15)]
@@ -173,6 +174,7 @@ def build_corpus(
     use_music21: bool = True,
     generated: int = 400,
     exclude: tuple[str, ...] = (),
+    composers: tuple[str, ...] | None = None,
     progress: bool = True,
 ) -> Path:
     """Render a labelled piano dataset of about ``hours`` hours into ``out``.
@@ -198,6 +200,7 @@ def build_corpus(
         use_music21: Draw from the music21 corpus.
         generated: Number of generated etudes to draw from.
         exclude: Leave out MIDI files whose path (inside its folder) contains one of these.
+        composers: music21 composers to draw from (default: all of ``MUSIC21_COMPOSERS``).
         progress: Show a progress bar.
 
     Returns:
@@ -217,17 +220,20 @@ def build_corpus(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    pieces = plan_pieces(midi_dirs, seed, use_music21, generated, exclude)
+    pieces = plan_pieces(midi_dirs, seed, use_music21, generated, exclude, composers)
     target = hours * 3600.0
     workers = workers or os.cpu_count() or 1
 
     def tasks():
-        for n, spec in enumerate(pieces):
+        order = 0
+        for spec in pieces:
             fonts = rng.permutation(soundfonts)
             for r in range(renditions):
                 item = f"{spec.item_base}-r{r}"
-                yield (spec, item, str(fonts[r % len(fonts)]), int(rng.choice(PIANO_PROGRAMS)),
-                       int(rng.integers(2**31)), max_seconds, bool(rng.random() < room), str(tmp))
+                yield order, (spec, item, str(fonts[r % len(fonts)]),
+                              int(rng.choice(PIANO_PROGRAMS)), int(rng.integers(2**31)),
+                              max_seconds, bool(rng.random() < room), str(tmp))
+                order += 1
 
     rows: list[dict] = []
     total = 0.0
@@ -240,7 +246,10 @@ def build_corpus(
         while True:
             while not exhausted and total < target and len(pending) < 2 * workers:
                 try:
-                    pending.add(pool.submit(_render_task, next(task_iter)))
+                    order, task = next(task_iter)
+                    fut = pool.submit(_render_task, task)
+                    fut.order = order
+                    pending.add(fut)
                 except StopIteration:
                     exhausted = True
             if not pending:
@@ -251,11 +260,14 @@ def build_corpus(
                 if isinstance(res, str):
                     warnings.warn(res, stacklevel=2)
                     continue
+                res["order"] = fut.order
                 rows.append(res)
                 total += res["duration"]
                 bar.update(round(res["duration"]))
     bar.close()
     elapsed = time.perf_counter() - t0
+    rows = _deterministic_prefix(rows, target, tmp)
+    total = sum(r["duration"] for r in rows)
     for row in rows:
         row["split"] = split_of(row["piece"], seed)
     rows.sort(key=lambda r: r["item"])
@@ -267,6 +279,26 @@ def build_corpus(
         print(f"built {out}: {len(rows)} items, {total / 3600:.2f} h of audio in {elapsed:.0f} s "
               f"({total / max(elapsed, 1e-9):.0f}x real time with {workers} workers)")
     return out
+
+
+def _deterministic_prefix(rows: list[dict], target: float, folder: Path) -> list[dict]:
+    """Keep the shortest prefix, in task order, that reaches ``target`` seconds.
+
+    Workers finish in an order that depends on timing; the tasks are submitted in a fixed
+    order, so cutting by task order makes the built set depend only on the seed. The files of
+    the extra items are removed.
+    """
+    rows = sorted(rows, key=lambda r: r["order"])
+    total, keep = 0.0, len(rows)
+    for i, r in enumerate(rows):
+        total += r["duration"]
+        if total >= target:
+            keep = i + 1
+            break
+    for r in rows[keep:]:
+        for k in ("audio", "midi", "features"):
+            (folder / r[k]).unlink(missing_ok=True)
+    return rows[:keep]
 
 
 def _worker_init() -> None:

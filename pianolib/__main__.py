@@ -93,7 +93,8 @@ def _cmd_train(a) -> None:
                                batch_size=a.batch_size, onset_lr=a.onset_lr,
                                length_lr=a.length_lr, onset_pos_weight=a.onset_pos_weight,
                                length_pos_weight=a.length_pos_weight, units=a.units,
-                               max_minutes=a.max_minutes, seed=a.seed, force=a.force)
+                               max_minutes=a.max_minutes, seed=a.seed, force=a.force,
+                               targets=tuple(a.target or ("onset", "length")))
     if not a.no_tune:
         from .tune import tune_decoder
 
@@ -145,6 +146,8 @@ def _register_models(sub) -> None:
     t.add_argument("--max-minutes", type=float, default=None,
                    help="time budget for both models together (epochs are cut to fit)")
     t.add_argument("--no-tune", action="store_true", help="skip tuning decoder thresholds")
+    t.add_argument("--target", action="append", choices=["onset", "length"],
+                   help="train only this model (may repeat; default both)")
     t.add_argument("--seed", type=int, default=SEED)
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=_cmd_train)

@@ -199,3 +199,22 @@ def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "t
             w.writeheader()
             w.writerows(rows)
     return summarize(rows)
+
+
+def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Average precision of frame-level scores against 0/1 targets (threshold-free).
+
+    Useful early in training, when no probability reaches the decoder's thresholds yet but
+    the ranking of frames already shows what the model has learned.
+
+    Notebook: 02_architecture_cnn_rnn_lstm.ipynb
+    """
+    t = np.asarray(y_true).ravel() > 0.5
+    s = np.asarray(y_score, dtype=np.float64).ravel()
+    if not t.any():
+        return float("nan")
+    order = np.argsort(-s, kind="stable")
+    hits = t[order]
+    tp = np.cumsum(hits)
+    precision = tp / np.arange(1, len(hits) + 1)
+    return float(np.sum(precision[hits]) / hits.sum())

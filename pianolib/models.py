@@ -120,8 +120,8 @@ def build_model(
         raise ValueError("only the one-directional rnn and lstm can be stateful (streaming)")
     inp = _inputs(stateful, batch_size, seq_len)
     if kind == "cnn":
-        x = _conv_front(inp, filters=16, time_context=5)
-        x = layers.Conv1D(256, 5, padding="same", activation="relu")(x)
+        x = _conv_front(inp, filters=8, time_context=5)
+        x = layers.Conv1D(128, 5, padding="same", activation="relu")(x)
     elif kind == "rnn":
         x = layers.SimpleRNN(units, return_sequences=True, stateful=stateful)(inp)
     elif kind == "lstm":

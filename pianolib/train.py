@@ -141,11 +141,13 @@ def train_transcriber(
     seed: int = SEED,
     force: bool = False,
     verbose: int | str | None = None,
+    targets: tuple[str, ...] = ("onset", "length"),
 ) -> dict:
     """Train the Onset model and the Length model on a built dataset; write both and a report.
 
     Writes ``<out>/onset.keras``, ``<out>/length.keras``, their CSV logs and
-    ``<out>/train.json`` (settings, epochs, minutes, best validation losses).
+    ``<out>/train.json`` (settings, epochs, minutes, best validation losses). ``targets``
+    trains only some of the two (e.g. to retrain the length model alone).
 
     Notebook: 03_onset_model.ipynb
     """
@@ -154,7 +156,7 @@ def train_transcriber(
     if verbose is None:  # Keras' progress bar on a terminal, one line per epoch in a log
         verbose = "auto" if sys.stdout.isatty() else 2
     out = Path(out)
-    if (out / "onset.keras").exists() and not force:
+    if any((out / f"{t}.keras").exists() for t in targets) and not force:
         raise PianolibError(f"{out}: models already exist; pass --force to retrain")
     set_seed(seed)
     strategy = get_strategy()
@@ -162,18 +164,23 @@ def train_transcriber(
     x_va, on_va, len_va = load_split_arrays(data, "valid", seq_len)
     print(f"train {x_tr.shape}, valid {x_va.shape}, onset rate {on_tr.mean():.4f}, "
           f"length rate {len_tr.mean():.4f}")
-    report: dict = {"data": [str(d) for d in ([data] if isinstance(data, (str, Path))
+    old = out / "train.json"
+    report: dict = json.loads(old.read_text()) if old.is_file() else {}
+    report.update({"data": [str(d) for d in ([data] if isinstance(data, (str, Path))
                                                else data)], "kind": kind, "units": units, "seq_len": seq_len,
-                    "batch_size": batch_size, "seed": seed, "models": {}}
+                    "batch_size": batch_size, "seed": seed})
+    report.setdefault("models", {})
     for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
                                        ("length", len_tr, len_va, length_lr, length_pos_weight)):
+        if target not in targets:
+            continue
         set_seed(seed)
         with strategy.scope():
             model = build_model(kind, units=units, name=f"{target}_{kind}", verbose=True)
         n_epochs = epochs
         if max_minutes:  # budget: measure one epoch, then fit the rest in the remaining time
-            n_epochs = _epochs_for_budget(model, x_tr, y_tr, batch_size, lr, pw, max_minutes / 2,
-                                          epochs)
+            share = max_minutes / len(targets)
+            n_epochs = _epochs_for_budget(model, x_tr, y_tr, batch_size, lr, pw, share, epochs)
         t0 = time.perf_counter()
         hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
                            pos_weight=pw, epochs=n_epochs, batch_size=batch_size,

@@ -25,7 +25,11 @@ module                  what it does                                    taught i
 ======================  ==============================================  ====================
 """
 
-from .audio import load_audio, write_audio
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
+
+from .audio import load_audio, write_audio  # noqa: E402
 from .chunks import make_chunks, unchunk
 from .config import BINS_PER_OCTAVE, FPS, HOP_LENGTH, MIN_MIDI, N_BINS, N_KEYS, SR, set_seed
 from .decode import decode_notes, decode_series

@@ -113,3 +113,28 @@ def gradient_norms_through_time(model, x: np.ndarray) -> np.ndarray:
         target = tf.reduce_sum(y[:, -1, :])
     g = tape.gradient(target, xt).numpy()
     return np.linalg.norm(g, axis=(0, 2))
+
+
+def piece_scores(model, items: list[dict], target: str = "onset", threshold: float = 0.5):
+    """Average precision, precision and recall (at ``threshold``) of one model on whole pieces.
+
+    Each piece runs through the model in one go (as in transcription), and its frames are
+    compared with the ``target`` roll (``onset`` or ``length``).
+
+    Notebook: 03_onset_model.ipynb
+    """
+    from .evaluate import average_precision
+    from .labels import notes_to_rolls
+    from .transcribe import predict_windows
+
+    probs, truth = [], []
+    for it in items:
+        p = predict_windows(model, it["features"])
+        rolls = notes_to_rolls(it["notes"], len(p))
+        probs.append(p)
+        truth.append(rolls[0] if target == "onset" else rolls[1])
+    p, t = np.concatenate(probs), np.concatenate(truth) > 0.5
+    hit = p >= threshold
+    tp = float(np.sum(hit & t))
+    return {"ap": average_precision(t, p), "precision": tp / max(hit.sum(), 1),
+            "recall": tp / max(t.sum(), 1), "max_prob": float(p.max()) if p.size else 0.0}

@@ -259,20 +259,50 @@ def reset_rows(model: keras.Model, rows: np.ndarray) -> None:
                 state.assign(state * keep)
 
 
-def train_streaming(model: keras.Model, x: np.ndarray, y: np.ndarray, lengths: list[int],
-                    epochs: int = 1, lr: float = 5e-4, verbose: bool = True) -> list[float]:
-    """Train a stateful model on the streaming layout of :func:`streaming_batches`.
+def series_batches(lengths: list[int], batch_size: int = 10):
+    """The original series' layout: each batch holds ``batch_size`` consecutive chunks of a piece.
 
-    Batches are fed in order (no shuffling across time); rows that start a new piece have
-    their state zeroed before the batch, in the training loop itself (not in a prefetching
-    generator, whose ``reset_states()`` calls run ahead of the batches actually trained).
+    With a stateful LSTM, row i of batch t+1 is chunk ``10(t+1) + i``: its state comes from
+    chunk ``10t + i``, ten seconds earlier. States were reset only when a new file started
+    (and, from a prefetching generator, not even reliably then). Returned in the same format as
+    :func:`streaming_batches`, for comparison.
+
+    Notebook: 03_onset_model.ipynb
+    """
+    ids, resets = [], []
+    start = 0
+    for n in lengths:
+        for b in range(0, n, batch_size):
+            row = np.arange(start + b, start + b + batch_size)
+            ids.append(np.where(row < start + n, row, -1))
+            resets.append(np.full(batch_size, b == 0))
+        start += n
+    return np.array(ids, dtype=np.int64), np.array(resets, dtype=bool)
+
+
+def train_streaming(model: keras.Model, x: np.ndarray, y: np.ndarray, lengths: list[int],
+                    epochs: int = 1, lr: float = 5e-4, layout: str = "streaming",
+                    pos_weight: float = 1.0, verbose: bool = True) -> list[float]:
+    """Train a stateful model batch by batch in a fixed order, resetting states where needed.
+
+    ``layout="streaming"`` uses :func:`streaming_batches` (row i continues row i); rows that
+    start a new piece have their state zeroed *in the training loop itself*, right before the
+    batch - not in a prefetching generator, whose ``reset_states()`` calls run ahead of the
+    batches actually being trained. ``layout="series"`` reproduces the original
+    :func:`series_batches` (10 consecutive chunks per batch) for comparison.
+
+    Notebook: 03_onset_model.ipynb
 
     Returns:
         Mean training loss per epoch.
     """
     batch_size = model.inputs[0].shape[0]
-    ids, resets = streaming_batches(lengths, batch_size)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="binary_crossentropy")
+    if layout == "streaming":
+        ids, resets = streaming_batches(lengths, batch_size)
+    else:
+        ids, resets = series_batches(lengths, batch_size)
+    loss = WeightedBCE(pos_weight) if pos_weight != 1.0 else "binary_crossentropy"
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     losses = []
     for epoch in range(epochs):
         for layer in model.layers:
@@ -282,7 +312,7 @@ def train_streaming(model: keras.Model, x: np.ndarray, y: np.ndarray, lengths: l
         for b in range(len(ids)):
             reset_rows(model, resets[b])
             idx = np.maximum(ids[b], 0)
-            weight = (ids[b] >= 0).astype("float32")
+            weight = np.repeat((ids[b] >= 0).astype("float32")[:, None], x.shape[1], axis=1)
             total.append(model.train_on_batch(x[idx], y[idx], sample_weight=weight))
         losses.append(float(np.mean(total)))
         if verbose:

@@ -95,3 +95,23 @@ def test_strategy_path_runs_on_one_cpu_device():
     y = np.zeros((4, 10, 88), "float32")
     hist = train_model(model, x, y, x, y, epochs=1, batch_size=2, verbose=0, strategy=strategy)
     assert np.isfinite(hist.history["val_loss"][0])
+
+
+@pytest.mark.parametrize("layout", ["streaming", "series"])
+def test_train_streaming_runs_both_layouts(layout):
+    from pianolib.train import train_streaming
+
+    model = build_model("lstm", units=8, stateful=True, batch_size=3, seq_len=10)
+    x = np.random.rand(7, 10, 264).astype("float32")
+    y = (np.random.rand(7, 10, 88) > 0.9).astype("float32")
+    losses = train_streaming(model, x, y, [4, 2, 1], epochs=2, layout=layout, pos_weight=2.0,
+                             verbose=False)
+    assert len(losses) == 2 and all(np.isfinite(losses))
+
+
+def test_series_layout_jumps_ahead_by_the_batch_size():
+    from pianolib.train import series_batches
+
+    ids, resets = series_batches([25], batch_size=10)
+    assert ids[:, 0].tolist() == [0, 10, 20]  # row 0: 0 s, 10 s, 20 s
+    assert ids[2, 5:].tolist() == [-1] * 5 and resets[0].all() and not resets[1].any()

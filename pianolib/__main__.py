@@ -170,7 +170,37 @@ def _register_models(sub) -> None:
     e.set_defaults(func=_cmd_evaluate)
 
 
-_EXTRA_COMMANDS: list = [_register_models]
+def _cmd_bench(a) -> None:
+    from .bench import run_benchmark
+
+    run_benchmark(a.data, a.folder, a.out, a.models, include_maps=not a.no_maps,
+                  limit_s=a.limit_seconds)
+
+
+def _cmd_speed(a) -> None:
+    from .bench import measure_speed
+
+    print(measure_speed(a.seconds, a.models))
+
+
+def _register_bench(sub) -> None:
+    sp = sub.add_parser("speed", help="end-to-end transcription speed on a long file")
+    sp.add_argument("--seconds", type=float, default=300.0)
+    sp.add_argument("--models", default=None)
+    sp.set_defaults(func=_cmd_speed)
+
+    b = sub.add_parser("bench", help="our models vs Basic Pitch: accuracy and speed")
+    b.add_argument("folder", nargs="*", help="extra folders of audio + .mid/.tsv labels")
+    b.add_argument("--data", default="data/corpus", help="dataset whose test split is used")
+    b.add_argument("--out", default="data/bench")
+    b.add_argument("--models", default=None)
+    b.add_argument("--no-maps", action="store_true", help="skip ../shared/data/maps-dev")
+    b.add_argument("--limit-seconds", type=float, default=None,
+                   help="use only the first files of each set, up to this much audio")
+    b.set_defaults(func=_cmd_bench)
+
+
+_EXTRA_COMMANDS: list = [_register_models, _register_bench]
 
 
 def main(argv: list[str] | None = None) -> int:

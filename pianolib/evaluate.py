@@ -218,3 +218,34 @@ def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     tp = np.cumsum(hits)
     precision = tp / np.arange(1, len(hits) + 1)
     return float(np.sum(precision[hits]) / hits.sum())
+
+
+def matched_reference_notes(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
+    """Which reference notes an estimate found (onset within 50 ms, same pitch).
+
+    Notebook: 06_evaluation_and_comparison.ipynb
+    """
+    ref, est = sort_notes(ref), sort_notes(est)
+    hit = np.zeros(len(ref), bool)
+    if len(ref) and len(est):
+        iv = lambda n: np.stack([n[:, 0], np.maximum(n[:, 1], n[:, 0] + 1e-3)], 1)  # noqa: E731
+        pairs = mir_eval.transcription.match_notes(
+            iv(ref), mir_eval.util.midi_to_hz(ref[:, 2]), iv(est),
+            mir_eval.util.midi_to_hz(est[:, 2]), offset_ratio=None)
+        hit[[i for i, _ in pairs]] = True
+    return hit
+
+
+def note_context(ref: np.ndarray) -> dict:
+    """Per reference note: pitch, polyphony at its onset, and local note rate (notes/s).
+
+    Polyphony counts the notes sounding at the onset (including the note); the note rate
+    counts onsets within ±1 s. Used to ask *where* a transcriber fails.
+
+    Notebook: 06_evaluation_and_comparison.ipynb
+    """
+    ref = sort_notes(ref)
+    on, off = ref[:, 0], ref[:, 1]
+    poly = np.sum((on[None, :] <= on[:, None] + 1e-9) & (off[None, :] > on[:, None]), axis=1)
+    rate = np.sum(np.abs(on[None, :] - on[:, None]) <= 1.0, axis=1) / 2.0
+    return {"pitch": ref[:, 2].astype(int), "polyphony": poly, "notes_per_s": rate}

@@ -19,7 +19,7 @@ from .audio import load_audio
 from .datasets import save_item, write_manifest
 from .errors import PianolibError
 from .files import check_writable
-from .midi import midi_to_notes, pedal_intervals, load_midi
+from .midi import load_midi, midi_to_notes, pedal_intervals
 
 CSV_NAMES = ("maestro-v3.0.0.csv", "maestro-v2.0.0.csv")
 REQUIRED = ("split", "midi_filename", "audio_filename")
@@ -53,7 +53,8 @@ def read_maestro_csv(root: str | Path, split: str | None = None) -> list[dict]:
     for row in rows:
         if split and row["split"] != split:
             continue
-        out.append({**row, "audio": root / row["audio_filename"], "midi": root / row["midi_filename"]})
+        out.append({**row, "audio": root / row["audio_filename"],
+                    "midi": root / row["midi_filename"]})
     return out
 
 

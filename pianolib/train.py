@@ -166,9 +166,9 @@ def train_transcriber(
           f"length rate {len_tr.mean():.4f}")
     old = out / "train.json"
     report: dict = json.loads(old.read_text()) if old.is_file() else {}
-    report.update({"data": [str(d) for d in ([data] if isinstance(data, (str, Path))
-                                               else data)], "kind": kind, "units": units, "seq_len": seq_len,
-                    "batch_size": batch_size, "seed": seed})
+    folders = [data] if isinstance(data, (str, Path)) else data
+    report.update({"data": [str(d) for d in folders], "kind": kind, "units": units,
+                   "seq_len": seq_len, "batch_size": batch_size, "seed": seed})
     report.setdefault("models", {})
     for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
                                        ("length", len_tr, len_va, length_lr, length_pos_weight)):

@@ -21,6 +21,9 @@ from .midi import notes_to_midi, write_midi
 #: Folder of the shipped models (``onset.keras``, ``length.keras``).
 DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 
+#: The committed sample clips (for demos, tests and speed measurements).
+SAMPLE_AUDIO = sorted((DEFAULT_MODELS.parent / "sample" / "audio").glob("*.flac"))
+
 #: Frames per inference window and frames of context discarded on each side of it.
 WINDOW = 1000
 CONTEXT = 50

@@ -43,7 +43,8 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
         if score > best_score:
             best_score = score
             best = {"decoder": decoder, "onset_threshold": o, "length_threshold": ln,
-                    "min_frames": m, "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
+                    "min_frames": m,
+                    "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
                     "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
     if write:
         (Path(model_dir) / "decoder.json").write_text(json.dumps(best, indent=2))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import sine
+
 from pianolib.audio import load_audio, write_audio
 from pianolib.errors import AudioError, SynthError
 from pianolib.features import cqt

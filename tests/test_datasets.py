@@ -5,7 +5,12 @@ import pytest
 import soundfile as sf
 
 from pianolib.datasets import (
-    build_corpus, dataset_summary, load_items, make_training_arrays, read_manifest, split_of,
+    build_corpus,
+    dataset_summary,
+    load_items,
+    make_training_arrays,
+    read_manifest,
+    split_of,
 )
 from pianolib.errors import PianolibError
 from pianolib.midi import notes_to_midi, write_midi

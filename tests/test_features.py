@@ -1,8 +1,8 @@
 import librosa
 import numpy as np
 import pytest
-
 from conftest import sine
+
 from pianolib.config import FPS, N_BINS
 from pianolib.features import compute_features, cqt, log_cqt, n_frames_for, per_file_max_normalize
 

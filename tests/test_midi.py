@@ -4,7 +4,12 @@ import pytest
 
 from pianolib.errors import MidiError
 from pianolib.midi import (
-    apply_sustain, load_midi, midi_to_notes, notes_to_midi, pedal_intervals, write_midi,
+    apply_sustain,
+    load_midi,
+    midi_to_notes,
+    notes_to_midi,
+    pedal_intervals,
+    write_midi,
 )
 
 

@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from pianolib.models import (
-    ARCHITECTURES, build_model, inference_function, load_model, series_timedistributed_model,
+    ARCHITECTURES,
+    build_model,
+    inference_function,
+    load_model,
+    series_timedistributed_model,
 )
 from pianolib.train import get_strategy, reset_rows, streaming_batches, train_model
 

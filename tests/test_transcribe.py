@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import ROOT, SAMPLE_DIR
+
 from pianolib.audio import load_audio
 from pianolib.errors import PianolibError
 from pianolib.evaluate import evaluate_folder, evaluate_notes, read_tsv_notes

@@ -94,7 +94,8 @@ def _cmd_train(a) -> None:
                                length_lr=a.length_lr, onset_pos_weight=a.onset_pos_weight,
                                length_pos_weight=a.length_pos_weight, units=a.units,
                                max_minutes=a.max_minutes, seed=a.seed, force=a.force,
-                               targets=tuple(a.target or ("onset", "length")))
+                               targets=tuple(a.target or ("onset", "length")),
+                               init_from=a.init_from)
     if not a.no_tune:
         from .tune import tune_decoder
 
@@ -146,6 +147,7 @@ def _register_models(sub) -> None:
     t.add_argument("--max-minutes", type=float, default=None,
                    help="time budget for both models together (epochs are cut to fit)")
     t.add_argument("--no-tune", action="store_true", help="skip tuning decoder thresholds")
+    t.add_argument("--init-from", help="folder of models whose weights training starts from")
     t.add_argument("--target", action="append", choices=["onset", "length"],
                    help="train only this model (may repeat; default both)")
     t.add_argument("--seed", type=int, default=SEED)

@@ -142,12 +142,14 @@ def train_transcriber(
     force: bool = False,
     verbose: int | str | None = None,
     targets: tuple[str, ...] = ("onset", "length"),
+    init_from: str | Path | None = None,
 ) -> dict:
     """Train the Onset model and the Length model on a built dataset; write both and a report.
 
     Writes ``<out>/onset.keras``, ``<out>/length.keras``, their CSV logs and
     ``<out>/train.json`` (settings, epochs, minutes, best validation losses). ``targets``
-    trains only some of the two (e.g. to retrain the length model alone).
+    trains only some of the two (e.g. to retrain the length model alone); ``init_from`` starts
+    from the weights of the models in that folder (to continue a training).
 
     Notebook: 03_onset_model.ipynb
     """
@@ -177,6 +179,10 @@ def train_transcriber(
         set_seed(seed)
         with strategy.scope():
             model = build_model(kind, units=units, name=f"{target}_{kind}", verbose=True)
+            if init_from:
+                from .models import load_model
+
+                model.set_weights(load_model(Path(init_from) / f"{target}.keras").get_weights())
         n_epochs = epochs
         if max_minutes:  # budget: measure one epoch, then fit the rest in the remaining time
             share = max_minutes / len(targets)
@@ -185,7 +191,10 @@ def train_transcriber(
         hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
                            pos_weight=pw, epochs=n_epochs, batch_size=batch_size,
                            patience=patience, verbose=verbose, strategy=strategy)
+        previous = report["models"].get(target, {}) if init_from else {}
         report["models"][target] = {
+            "continued_from": str(init_from) if init_from else None,
+            "previous_epochs": previous.get("epochs_run", 0) + previous.get("previous_epochs", 0),
             "lr": lr, "pos_weight": pw, "epochs_run": len(hist.history["loss"]),
             "best_val_loss": float(np.min(hist.history["val_loss"])),
             "minutes": round((time.perf_counter() - t0) / 60, 2),

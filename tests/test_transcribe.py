@@ -154,3 +154,16 @@ def test_evaluate_perfect_and_empty():
 def test_unreadable_folder():
     with pytest.raises(PianolibError, match="not found"):
         evaluate_folder("/nonexistent/folder", transcriber=object())
+
+
+def test_frame_scores_agree_with_mir_eval_multipitch():
+    import mir_eval
+
+    from pianolib.evaluate import _roll_to_mir, frame_scores
+
+    rng = np.random.default_rng(3)
+    ref = rng.random((300, 88)) > 0.95
+    est = ref ^ (rng.random((300, 88)) > 0.97)
+    p, r, _ = frame_scores(ref, est)
+    m = mir_eval.multipitch.evaluate(*_roll_to_mir(ref), *_roll_to_mir(est))
+    assert p == pytest.approx(m["Precision"]) and r == pytest.approx(m["Recall"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
 import os
 import shutil
 import time
@@ -240,7 +241,10 @@ def build_corpus(
     t0 = time.perf_counter()
     bar = tqdm(total=round(target), unit="s audio", disable=not progress)
     task_iter = tasks()
-    with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
+    # "spawn": forking a process that has already started TensorFlow's or BLAS's threads
+    # (a notebook, a test session) can deadlock the child
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as pool:
         pending = set()
         exhausted = False
         while True:

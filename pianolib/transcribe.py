@@ -28,7 +28,7 @@ SAMPLE_AUDIO = sorted((DEFAULT_MODELS.parent / "sample" / "audio").glob("*.flac"
 WINDOW = 1000
 CONTEXT = 50
 #: Seconds of audio per CQT block, and of context on each side (longer than the A0 filter).
-BLOCK_SECONDS = 60.0
+BLOCK_SECONDS = 20.0
 BLOCK_CONTEXT = 2.0
 
 
@@ -58,7 +58,7 @@ def features_in_blocks(y: np.ndarray, block_seconds: float = BLOCK_SECONDS) -> n
 
 
 def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: int = CONTEXT,
-                    batch_size: int = 8) -> np.ndarray:
+                    batch_size: int = 2) -> np.ndarray:
     """Run a model over a whole recording in fixed-length, overlapping windows.
 
     Every call sees the same window length (``window + 2 * context`` frames), which bounds

@@ -40,7 +40,7 @@ samples: setup ## re-render the committed sample clips
 	$(PYTHON) -m pianolib samples --force
 
 train: data ## train the onset and length models on the default dataset
-	$(PYTHON) -m pianolib train --data $(CORPUS) --out data/runs/default
+	$(PYTHON) -m pianolib train --data $(CORPUS) --out data/runs/default --max-minutes 28
 
 test: setup ## all tests: unit tests, then every notebook with nbval (quick mode)
 	$(PYTHON) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE_DIR
+
 from pianolib.transcribe import Transcriber
 from pianolib.widgets import ListeningWidget, load_clips, side_by_side, wav_bytes
 

@@ -109,9 +109,8 @@ def _cmd_transcribe(a) -> None:
     tr = None
     if a.decoder or a.onset_threshold is not None:
         tr = Transcriber(a.models)
-        tr.decoder = a.decoder or tr.decoder
-        if a.decoder == "series":
-            tr.onset_threshold, tr.length_threshold = 0.5, 0.3
+        if a.decoder:
+            tr.use_decoder(a.decoder)
         if a.onset_threshold is not None:
             tr.onset_threshold = a.onset_threshold
     notes = transcribe(a.audio, a.out, a.models, force=a.force, transcriber=tr)
@@ -124,9 +123,7 @@ def _cmd_evaluate(a) -> None:
 
     tr = Transcriber(a.models)
     if a.decoder:
-        tr.decoder = a.decoder
-    if a.decoder == "series":  # the series' own thresholds
-        tr.onset_threshold, tr.length_threshold = 0.5, 0.3
+        tr.use_decoder(a.decoder)
     summary = evaluate_folder(a.folder, tr, split=a.split, out_csv=a.csv)
     for k, v in summary.items():
         print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")

@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
+import pretty_midi
 
 from .audio import write_audio
 from .augment import room_augment, transform_notes
@@ -74,8 +75,6 @@ def save_item(
     """Write one item's audio, MIDI and features atomically; return its manifest fields."""
     pm = notes_to_midi(notes)
     for s, e in pedal:
-        import pretty_midi
-
         pm.instruments[0].control_changes += [
             pretty_midi.ControlChange(64, 127, float(s)), pretty_midi.ControlChange(64, 0, float(e))
         ]
@@ -316,6 +315,11 @@ def write_manifest(path: Path, rows: list[dict]) -> None:
             w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
+
+
+def as_folders(data: str | Path | list) -> list[Path]:
+    """A dataset folder or a list of them, as a list of paths."""
+    return [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
 
 
 def read_manifest(folder: str | Path) -> list[dict]:

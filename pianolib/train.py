@@ -114,10 +114,9 @@ def load_split_arrays(data: str | Path | list, split: str, seq_len: int = SEQ_LE
         split: ``train``, ``valid`` or ``test``.
         seq_len: Frames per chunk.
     """
-    from .datasets import load_items, make_training_arrays
+    from .datasets import as_folders, load_items, make_training_arrays
 
-    folders = [data] if isinstance(data, (str, Path)) else list(data)
-    items = [it for folder in folders for it in load_items(folder, split)]
+    items = [it for folder in as_folders(data) for it in load_items(folder, split)]
     if not items:
         raise PianolibError(f"{data}: no items in split {split!r}")
     X, on, ln, _ = make_training_arrays(items, seq_len)
@@ -168,8 +167,9 @@ def train_transcriber(
           f"length rate {len_tr.mean():.4f}")
     old = out / "train.json"
     report: dict = json.loads(old.read_text()) if old.is_file() else {}
-    folders = [data] if isinstance(data, (str, Path)) else data
-    report.update({"data": [str(d) for d in folders], "kind": kind, "units": units,
+    from .datasets import as_folders
+
+    report.update({"data": [str(d) for d in as_folders(data)], "kind": kind, "units": units,
                    "seq_len": seq_len, "batch_size": batch_size, "seed": seed})
     report.setdefault("models", {})
     for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),

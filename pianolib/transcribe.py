@@ -137,6 +137,12 @@ class Transcriber:
                 if k in ("onset_threshold", "length_threshold", "min_frames", "decoder"):
                     setattr(self, k, v)
 
+    def use_decoder(self, decoder: str) -> None:
+        """Switch decoder; ``"series"`` also restores the series' thresholds (0.5 / 0.3)."""
+        self.decoder = decoder
+        if decoder == "series":
+            self.onset_threshold, self.length_threshold = 0.5, 0.3
+
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(onset_prob, length_prob)``, each ``(frames, 88)``."""
         return (predict_windows(self.onset_model, features),

@@ -25,12 +25,11 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
 
     Notebook: 05_midi_merge.ipynb
     """
-    from .datasets import load_items
+    from .datasets import as_folders, load_items
     from .transcribe import Transcriber
 
     tr = Transcriber(Path(model_dir))
-    folders = [data] if isinstance(data, (str, Path)) else list(data)
-    items = [it for folder in folders for it in load_items(folder, split)]
+    items = [it for folder in as_folders(data) for it in load_items(folder, split)]
     cached = [(it["notes"], *tr.probabilities(it["features"])) for it in items]
     best, best_score = None, -1.0
     grid = [("series", o, ln, 0) for o in onset_thresholds for ln in length_thresholds]

@@ -119,3 +119,34 @@ def test_series_layout_jumps_ahead_by_the_batch_size():
     ids, resets = series_batches([25], batch_size=10)
     assert ids[:, 0].tolist() == [0, 10, 20]  # row 0: 0 s, 10 s, 20 s
     assert ids[2, 5:].tolist() == [-1] * 5 and resets[0].all() and not resets[1].any()
+
+
+def test_train_command_trains_both_models_and_tunes_the_decoder(tmp_path):
+    """The path that made the shipped weights, on a tiny copy of the sample clips."""
+    import csv
+    import json
+    import shutil
+
+    from conftest import SAMPLE_DIR
+
+    from pianolib.__main__ import main
+    from pianolib.transcribe import Transcriber
+
+    data = tmp_path / "tiny"
+    shutil.copytree(SAMPLE_DIR, data)
+    rows = list(csv.DictReader(open(data / "manifest.csv")))
+    for r, split in zip(rows, ["train", "train", "valid"]):
+        r["split"] = split
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--arch", "lstm", "--units", "8",
+            "--epochs", "1", "--batch-size", "8"]
+    assert main(args) == 0
+    report = json.loads((out / "train.json").read_text())
+    assert set(report["models"]) == {"onset", "length"}
+    assert json.loads((out / "decoder.json").read_text())["decoder"] in ("ours", "series")
+    assert Transcriber(out).probabilities(np.zeros((30, 264), "float32"))[0].shape == (30, 88)
+    assert main(args) == 1  # models exist: refuses without --force

@@ -5,6 +5,7 @@ Notebook: 03_onset_model.ipynb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -80,7 +81,7 @@ def train_model(
     Returns:
         The Keras ``History``.
     """
-    scope = strategy.scope() if strategy is not None else _null()
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         loss = WeightedBCE(pos_weight) if pos_weight != 1.0 else keras.losses.BinaryCrossentropy()
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
@@ -96,14 +97,6 @@ def train_model(
         x_train, y_train, validation_data=(x_valid, y_valid), epochs=epochs,
         batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose,
     )
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def load_split_arrays(data: str | Path | list, split: str, seq_len: int = SEQ_LEN):

@@ -15,7 +15,7 @@ def _cmd_data(a) -> None:
     build_corpus(a.out, hours=a.hours, midi_dirs=a.midi_dir, soundfonts=a.soundfont,
                  renditions=a.renditions, max_seconds=a.max_seconds, room=a.room, seed=a.seed,
                  workers=a.workers, force=a.force, use_music21=not a.no_music21,
-                 exclude=tuple(a.exclude))
+                 exclude=tuple(a.exclude), room_kind=a.room_kind)
     for split, s in dataset_summary(a.out).items():
         print(f"{split:>6}: {s}")
 
@@ -30,6 +30,16 @@ def _cmd_maestro(a) -> None:
     from .maestro import prepare_maestro
 
     print(prepare_maestro(a.root, a.out, split=a.split, limit=a.limit, force=a.force))
+
+
+def _cmd_recordings(a) -> None:
+    from .datasets import dataset_summary
+    from .recordings import build_from_recordings
+
+    build_from_recordings(a.folder, a.out, holdout=tuple(a.holdout), seed=a.seed,
+                          force=a.force, workers=a.workers, max_seconds=a.max_seconds)
+    for split, s in dataset_summary(a.out).items():
+        print(f"{split:>7}: {s}")
 
 
 def _cmd_summary(a) -> None:
@@ -55,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--renditions", type=int, default=1)
     d.add_argument("--max-seconds", type=float, default=60.0)
     d.add_argument("--room", type=float, default=0.5, help="probability of room augmentation")
+    d.add_argument("--room-kind", default="recorded", choices=["recorded", "synthetic"],
+                   help="room/microphone augmentation: pyroomacoustics + pedalboard (recorded) "
+                        "or the first hand-written one (synthetic, for the ablation)")
     d.add_argument("--no-music21", action="store_true")
     d.add_argument("--exclude", action="append", default=[],
                    help="leave out MIDI files whose path contains this text; may repeat")
@@ -76,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true")
     m.set_defaults(func=_cmd_maestro)
 
+    r = sub.add_parser("recordings", help="dataset from folders of recordings + .tsv/.mid labels")
+    r.add_argument("folder", nargs="+", help="MAPS layout (flac/ + tsv/) or audio + same-stem .mid")
+    r.add_argument("--out", required=True)
+    r.add_argument("--holdout", action="append", default=[],
+                   help="instrument held out of training (split 'holdout'), e.g. AkPnStgb")
+    r.add_argument("--max-seconds", type=float, default=None)
+    r.add_argument("--seed", type=int, default=SEED)
+    r.add_argument("--workers", type=int, default=None)
+    r.add_argument("--force", action="store_true")
+    r.set_defaults(func=_cmd_recordings)
+
     su = sub.add_parser("summary", help="hours, pieces, notes of a dataset folder")
     su.add_argument("folder")
     su.set_defaults(func=_cmd_summary)
@@ -86,20 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(a) -> None:
+    from .configs import get_config
     from .train import train_transcriber
 
-    data = a.data or ["data/corpus"]
-    report = train_transcriber(data, a.out, kind=a.arch, epochs=a.epochs,
-                               batch_size=a.batch_size, onset_lr=a.onset_lr,
-                               length_lr=a.length_lr, onset_pos_weight=a.onset_pos_weight,
-                               length_pos_weight=a.length_pos_weight, units=a.units,
-                               max_minutes=a.max_minutes, seed=a.seed, force=a.force,
+    cfg = get_config(a.config, data=a.data, arch=a.arch, epochs=a.epochs,
+                     batch_size=a.batch_size, onset_lr=a.onset_lr, length_lr=a.length_lr,
+                     onset_pos_weight=a.onset_pos_weight, length_pos_weight=a.length_pos_weight,
+                     units=a.units, max_minutes=a.max_minutes, seed=a.seed)
+    out = a.out or f"data/runs/{cfg.name}"
+    report = train_transcriber(cfg.data, out, kind=cfg.arch, epochs=cfg.epochs,
+                               batch_size=cfg.batch_size, seq_len=cfg.seq_len,
+                               onset_lr=cfg.onset_lr, length_lr=cfg.length_lr,
+                               onset_pos_weight=cfg.onset_pos_weight,
+                               length_pos_weight=cfg.length_pos_weight, units=cfg.units,
+                               patience=cfg.patience, max_minutes=cfg.max_minutes,
+                               seed=cfg.seed, force=a.force,
                                targets=tuple(a.target or ("onset", "length")),
-                               init_from=a.init_from)
+                               init_from=a.init_from, config=cfg.to_dict())
     if not a.no_tune:
         from .tune import tune_decoder
 
-        print(tune_decoder(a.out, data))
+        print(tune_decoder(out, list(cfg.data), force=True))
     print(report)
 
 
@@ -119,39 +150,38 @@ def _cmd_transcribe(a) -> None:
 
 def _cmd_evaluate(a) -> None:
     from .evaluate import evaluate_folder
-    from .transcribe import Transcriber
 
-    tr = Transcriber(a.models)
-    if a.decoder:
-        tr.use_decoder(a.decoder)
-    summary = evaluate_folder(a.folder, tr, split=a.split, out_csv=a.csv)
+    summary = evaluate_folder(a.folder, split=a.split, out_csv=a.csv, force=a.force,
+                              models=a.models, decoder=a.decoder)
     for k, v in summary.items():
         print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
 
 
 def _register_models(sub) -> None:
-    from .config import SEED
     from .transcribe import DEFAULT_MODELS
 
     t = sub.add_parser("train", help="train the onset and length models")
+    t.add_argument("--config", default="default",
+                   help="named training recipe of pianolib.configs (default: default); "
+                        "the flags below override its values")
     t.add_argument("--data", action="append", default=None,
-                   help="dataset folder (default data/corpus); may repeat to pool several")
-    t.add_argument("--out", default="data/runs/default")
-    t.add_argument("--arch", default="crnn", choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--onset-lr", type=float, default=5e-4)
-    t.add_argument("--length-lr", type=float, default=2e-3)
-    t.add_argument("--onset-pos-weight", type=float, default=1.0)
-    t.add_argument("--length-pos-weight", type=float, default=1.0)
-    t.add_argument("--units", type=int, default=128)
+                   help="dataset folder (default: the config's); may repeat to pool several")
+    t.add_argument("--out", default=None, help="output folder (default data/runs/<config>)")
+    t.add_argument("--arch", default=None, choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--onset-lr", type=float, default=None)
+    t.add_argument("--length-lr", type=float, default=None)
+    t.add_argument("--onset-pos-weight", type=float, default=None)
+    t.add_argument("--length-pos-weight", type=float, default=None)
+    t.add_argument("--units", type=int, default=None)
     t.add_argument("--max-minutes", type=float, default=None,
                    help="time budget for both models together (epochs are cut to fit)")
     t.add_argument("--no-tune", action="store_true", help="skip tuning decoder thresholds")
     t.add_argument("--init-from", help="folder of models whose weights training starts from")
     t.add_argument("--target", action="append", choices=["onset", "length"],
                    help="train only this model (may repeat; default both)")
-    t.add_argument("--seed", type=int, default=SEED)
+    t.add_argument("--seed", type=int, default=None)
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=_cmd_train)
 
@@ -170,6 +200,7 @@ def _register_models(sub) -> None:
     e.add_argument("--models", default=str(DEFAULT_MODELS))
     e.add_argument("--decoder", choices=["ours", "series"])
     e.add_argument("--csv", help="write per-piece scores here")
+    e.add_argument("--force", action="store_true", help="overwrite an existing --csv file")
     e.set_defaults(func=_cmd_evaluate)
 
 

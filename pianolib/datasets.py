@@ -13,10 +13,10 @@ Notebook: 01_data_and_preprocessing.ipynb
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import multiprocessing
 import os
-import shutil
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -26,12 +26,12 @@ import numpy as np
 import pretty_midi
 
 from .audio import write_audio
-from .augment import room_augment, transform_notes
+from .augment import ROOM_AUGMENTS, transform_notes
 from .chunks import chunk_index, make_chunks
 from .config import SEED, SEQ_LEN, SR
 from .errors import PianolibError
 from .features import compute_features
-from .files import atomic_write
+from .files import atomic_write, build_folder
 from .labels import notes_to_rolls
 from .midi import apply_sustain, notes_to_midi, write_midi
 from .sources import (
@@ -50,6 +50,8 @@ MANIFEST_FIELDS = [
     "features",
 ]
 SPLITS = ("train", "valid", "test")
+#: Splits a dataset may also have: recordings of an instrument held out of training.
+EXTRA_SPLITS = ("holdout",)
 
 
 def split_of(piece_id: str, seed: int = SEED, fractions=(0.8, 0.1, 0.1)) -> str:
@@ -98,14 +100,15 @@ def save_item(
 
 def _render_task(args) -> dict | str:
     """Worker: load, crop, augment, render and save one item. Returns a row or a warning."""
-    spec, item, soundfont, program, seed, max_seconds, room, out = args
+    spec, item, soundfont, program, seed, max_seconds, room, out = args[:8]
+    room_kind = args[8] if len(args) > 8 else "recorded"
     from .synth import render_notes
 
     rng = np.random.default_rng(seed)
     try:
         notes, pedal = load_piece(spec, rng)
-    except Exception as exc:  # corrupt file: skip with a warning, the build goes on
-        return f"skipped {spec.ref}: {exc}"
+    except PianolibError as exc:  # a file that cannot be read: skip it, the build goes on
+        return f"skipped {item}: {exc}"
     if len(notes) == 0:
         return f"skipped {spec.ref}: no piano notes"
     if max_seconds and notes[-1, 0] > max_seconds:
@@ -117,8 +120,13 @@ def _render_task(args) -> dict | str:
     y = render_notes(notes, soundfont, pedal, program)
     room_info = {}
     if room:
-        y, room_info = room_augment(y, rng)
-    row = save_item(Path(out), item, y, notes, pedal)
+        y, room_info = ROOM_AUGMENTS[room_kind](y, rng)
+    try:
+        row = save_item(Path(out), item, y, notes, pedal)
+    except OSError as exc:  # e.g. a file name the file system refuses; disk full is fatal
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        return f"skipped {item}: cannot save ({exc.strerror}: {exc.filename})"
     row.update(
         item=item, piece=spec.piece_id, source=spec.source, title=spec.title,
         soundfont=soundfont, program=program, transpose=info["transpose"],
@@ -176,6 +184,7 @@ def build_corpus(
     exclude: tuple[str, ...] = (),
     composers: tuple[str, ...] | None = None,
     progress: bool = True,
+    room_kind: str = "recorded",
 ) -> Path:
     """Render a labelled piano dataset of about ``hours`` hours into ``out``.
 
@@ -202,12 +211,14 @@ def build_corpus(
         exclude: Leave out MIDI files whose path (inside its folder) contains one of these.
         composers: music21 composers to draw from (default: all of ``MUSIC21_COMPOSERS``).
         progress: Show a progress bar.
+        room_kind: ``"recorded"`` (pyroomacoustics + pedalboard, the default) or
+            ``"synthetic"`` (the first hand-written version, kept for the ablation).
 
     Returns:
         The output folder.
     """
-    from tqdm.auto import tqdm
-
+    if room_kind not in ROOM_AUGMENTS:
+        raise PianolibError(f"room_kind {room_kind!r}: use one of {sorted(ROOM_AUGMENTS)}")
     out = Path(out)
     if out.exists() and not force:
         raise PianolibError(f"{out}: already exists; pass --force to rebuild it")
@@ -216,9 +227,23 @@ def build_corpus(
         from .synth import find_soundfont
 
         find_soundfont("FluidR3_GM")  # raises with the package to install
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    with build_folder(out, force) as tmp:
+        n, skipped, elapsed, workers = _build_into(
+            tmp, hours, midi_dirs, soundfonts, renditions, max_seconds, room, seed, workers,
+            use_music21, generated, exclude, composers, progress, room_kind)
+    if progress:
+        total = dataset_summary(out)["all"]["hours"] * 3600
+        print(f"built {out}: {n} items, {total / 3600:.2f} h of audio in {elapsed:.0f} s "
+              f"({total / max(elapsed, 1e-9):.0f}x real time with {workers} workers); "
+              f"{skipped} items skipped")
+    return out
+
+
+def _build_into(tmp, hours, midi_dirs, soundfonts, renditions, max_seconds, room, seed,
+                workers, use_music21, generated, exclude, composers, progress, room_kind):
+    """Render items into ``tmp`` (a private folder of :func:`build_corpus`); write its manifest."""
+    from tqdm.auto import tqdm
+
     rng = np.random.default_rng(seed)
     pieces = plan_pieces(midi_dirs, seed, use_music21, generated, exclude, composers)
     target = hours * 3600.0
@@ -232,11 +257,11 @@ def build_corpus(
                 item = f"{spec.item_base}-r{r}"
                 yield order, (spec, item, str(fonts[r % len(fonts)]),
                               int(rng.choice(PIANO_PROGRAMS)), int(rng.integers(2**31)),
-                              max_seconds, bool(rng.random() < room), str(tmp))
+                              max_seconds, bool(rng.random() < room), str(tmp), room_kind)
                 order += 1
 
     rows: list[dict] = []
-    total = 0.0
+    total, skipped = 0.0, 0
     t0 = time.perf_counter()
     bar = tqdm(total=round(target), unit="s audio", disable=not progress)
     task_iter = tasks()
@@ -262,6 +287,7 @@ def build_corpus(
                 res = fut.result()
                 if isinstance(res, str):
                     warnings.warn(res, stacklevel=2)
+                    skipped += 1
                     continue
                 res["order"] = fut.order
                 rows.append(res)
@@ -270,18 +296,13 @@ def build_corpus(
     bar.close()
     elapsed = time.perf_counter() - t0
     rows = _deterministic_prefix(rows, target, tmp)
-    total = sum(r["duration"] for r in rows)
     for row in rows:
         row["split"] = split_of(row["piece"], seed)
     rows.sort(key=lambda r: r["item"])
+    if not rows:
+        raise PianolibError("no item could be rendered (see the warnings above)")
     write_manifest(tmp / "manifest.csv", rows)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    if progress:
-        print(f"built {out}: {len(rows)} items, {total / 3600:.2f} h of audio in {elapsed:.0f} s "
-              f"({total / max(elapsed, 1e-9):.0f}x real time with {workers} workers)")
-    return out
+    return len(rows), skipped, elapsed, workers
 
 
 def _deterministic_prefix(rows: list[dict], target: float, folder: Path) -> list[dict]:
@@ -380,7 +401,8 @@ def dataset_summary(folder: str | Path) -> dict:
     """Hours, pieces, items, notes and pitch range per split of a built dataset."""
     rows = read_manifest(folder)
     out = {}
-    for split in SPLITS + ("all",):
+    present = {r["split"] for r in rows}
+    for split in SPLITS + tuple(s for s in EXTRA_SPLITS if s in present) + ("all",):
         sel = [r for r in rows if split == "all" or r["split"] == split]
         pitches = [int(r[k]) for r in sel for k in ("min_pitch", "max_pitch") if r[k] != ""]
         out[split] = {
@@ -410,21 +432,21 @@ def build_samples(out: str | Path = "data/sample", seconds: float = 20.0, seed: 
     Notebook: 01_data_and_preprocessing.ipynb
     """
     out = Path(out)
-    if (out / "manifest.csv").exists() and not force:
+    if out.exists() and not force:
         raise PianolibError(f"{out}: sample clips already exist; pass --force to rebuild them")
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i, (spec, font, program, room) in enumerate(SAMPLE_CLIPS):
-        from music21 import corpus
+    from music21 import corpus
 
-        if spec.source == "music21":
-            spec = PieceSpec(spec.piece_id, spec.source, str(corpus.getWork(spec.ref)),
-                             spec.title)
-        row = _render_task((spec, spec.piece_id, font, program, seed + i, seconds, room,
-                            str(out)))
-        if isinstance(row, str):
-            raise PianolibError(row)
-        row["split"] = "test"
-        rows.append(row)
-    write_manifest(out / "manifest.csv", rows)
+    with build_folder(out, force) as tmp:
+        rows = []
+        for i, (spec, font, program, room) in enumerate(SAMPLE_CLIPS):
+            if spec.source == "music21":
+                spec = PieceSpec(spec.piece_id, spec.source, str(corpus.getWork(spec.ref)),
+                                 spec.title)
+            row = _render_task((spec, spec.piece_id, font, program, seed + i, seconds, room,
+                                str(tmp)))
+            if isinstance(row, str):  # every sample clip is needed: no partial set
+                raise PianolibError(row)
+            row["split"] = "test"
+            rows.append(row)
+        write_manifest(tmp / "manifest.csv", rows)
     return out

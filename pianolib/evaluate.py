@@ -23,14 +23,14 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 
-from .config import FPS, MIN_MIDI
+from .config import FPS, HOP_LENGTH, MIN_MIDI, SR
 from .errors import PianolibError
 from .labels import notes_to_rolls
-from .midi import midi_to_notes, sort_notes
+from .midi import sort_notes
+from .recordings import AUDIO_SUFFIXES, LabelError, find_pairs, read_labels, read_tsv_labels  # noqa: F401
 
 METRICS = ("note_precision", "note_recall", "note_f1", "note_offset_f1", "frame_precision",
            "frame_recall", "frame_f1")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def _roll_to_mir(roll: np.ndarray):
@@ -100,66 +100,50 @@ def frame_scores(ref_roll: np.ndarray, est_roll: np.ndarray) -> tuple[float, flo
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def read_tsv_notes(path: str | os.PathLike) -> np.ndarray:
-    """MAPS-style labels: tab-separated onset s, offset s, MIDI note, velocity (header ok)."""
-    path = Path(path)
-    try:
-        rows = np.genfromtxt(path, delimiter="\t", comments="#", invalid_raise=False)
-    except Exception as exc:
-        raise PianolibError(f"{path}: not a readable TSV label file ({exc})") from None
-    rows = np.atleast_2d(rows)
-    rows = rows[~np.isnan(rows).any(axis=1)] if rows.size else rows.reshape(0, 4)
-    if rows.shape[1] < 3:
-        raise PianolibError(f"{path}: expected columns onset, offset, note[, velocity]")
-    if rows.shape[1] == 3:
-        rows = np.hstack([rows, np.full((len(rows), 1), 64.0)])
-    return sort_notes(rows[:, :4])
-
-
-def read_labels(path: str | os.PathLike, sustain: bool = True) -> np.ndarray:
-    """Reference notes from a MIDI file (sustain pedal applied) or a MAPS-style TSV file."""
-    path = Path(path)
-    if path.suffix.lower() in (".tsv", ".txt"):
-        return read_tsv_notes(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return midi_to_notes(path, sustain=sustain)
-
-
-def find_pairs(folder: str | os.PathLike) -> list[tuple[Path, Path]]:
-    """Pairs (audio, labels) in a folder, matched by file stem (``x.flac`` + ``x.mid``/``x.tsv``).
-
-    Labels may sit next to the audio or in ``midi/`` or ``tsv/`` subfolders (MAPS layout).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PianolibError(f"{folder}: folder not found")
-    labels = {}
-    for p in sorted(folder.rglob("*")):
-        if p.suffix.lower() in (".mid", ".midi", ".tsv"):
-            labels.setdefault(p.stem, p)
-    pairs = [(a, labels[a.stem]) for a in sorted(folder.rglob("*"))
-             if a.suffix.lower() in AUDIO_SUFFIXES and a.stem in labels]
-    if not pairs:
-        raise PianolibError(f"{folder}: no audio files with matching .mid/.tsv labels")
-    return pairs
+# Label files and pairing live in pianolib.recordings; these names stay importable from here.
+read_tsv_notes = read_tsv_labels
 
 
 def evaluate_pairs(transcriber, pairs: list[tuple[Path, Path]], names: list[str] | None = None,
-                   progress: bool = False) -> list[dict]:
-    """Transcribe each audio file and score it; one dict per piece (with timing)."""
-    from .audio import load_audio
+                   progress: bool = False, report=None) -> list[dict]:
+    """Transcribe each audio file and score it; one dict per piece (with timing).
 
+    All labels are read and checked first, so a bad label file is found before any model runs.
+    A pair whose labels or audio cannot be read is reported (one line, naming the file) and
+    skipped; the others are scored.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        transcriber: A :class:`pianolib.transcribe.Transcriber`.
+        pairs: ``(audio, labels)`` paths.
+        names: Piece names (default: the audio file stems).
+        progress: Print one line per piece.
+        report: Called with a message for each skipped pair (default: ``warnings.warn``).
+    """
+    from .audio import load_audio
+    from .errors import AudioError
+
+    report = report or (lambda msg: warnings.warn(msg, stacklevel=3))
+    names = names or [Path(a).stem for a, _ in pairs]
+    refs = []
+    for (audio, label), name in zip(pairs, names):
+        try:
+            refs.append((audio, read_labels(label), name))
+        except LabelError as exc:
+            report(f"skipped {audio}: {exc}")
     rows = []
-    for i, (audio, label) in enumerate(pairs):
-        y = load_audio(audio)
+    for audio, ref, name in refs:
+        try:
+            y = load_audio(audio)
+        except AudioError as exc:
+            report(f"skipped: {exc}")
+            continue
         t0 = time.perf_counter()
         est = transcriber.transcribe_audio(y)
         seconds = time.perf_counter() - t0
-        ref = read_labels(label)
-        n_frames = int(len(y) / 160) + 1
-        row = {"piece": names[i] if names else Path(audio).stem,
-               "duration": len(y) / 16000, "seconds": seconds,
+        n_frames = int(len(y) / HOP_LENGTH) + 1
+        row = {"piece": name, "duration": len(y) / SR, "seconds": seconds,
                "n_ref": len(ref), "n_est": len(est), **evaluate_notes(ref, est, n_frames)}
         rows.append(row)
         if progress:
@@ -169,11 +153,21 @@ def evaluate_pairs(transcriber, pairs: list[tuple[Path, Path]], names: list[str]
 
 
 def dataset_pairs(folder: str | os.PathLike, split: str | None = "test"):
-    """(audio, MIDI) pairs of a built dataset's split, and their item names."""
+    """(audio, MIDI) pairs of a built dataset's split, and their item names.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Raises:
+        PianolibError: ``split`` is not a split of this dataset (naming those it has).
+    """
     from .datasets import read_manifest
 
     folder = Path(folder)
-    rows = [r for r in read_manifest(folder) if split in (None, "all") or r["split"] == split]
+    manifest = read_manifest(folder)
+    present = sorted({r["split"] for r in manifest})
+    if split not in (None, "all") and split not in present:
+        raise PianolibError(f"{folder}: no split {split!r}; it has {', '.join(present)} (or all)")
+    rows = [r for r in manifest if split in (None, "all") or r["split"] == split]
     return [(folder / r["audio"], folder / r["midi"]) for r in rows], [r["item"] for r in rows]
 
 
@@ -188,30 +182,64 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def write_rows_csv(path: str | os.PathLike, rows: list[dict], force: bool = False) -> Path:
+    """Write per-piece rows as CSV, atomically; refuses to overwrite without ``force``."""
+    from .files import atomic_write
+
+    with atomic_write(path, force=force) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return Path(path)
+
+
 def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "test",
-                    out_csv: str | os.PathLike | None = None, progress: bool = True) -> dict:
+                    out_csv: str | os.PathLike | None = None, progress: bool = True,
+                    force: bool = False, models: str | os.PathLike | None = None,
+                    decoder: str | None = None) -> dict:
     """Score a transcriber on a built dataset's split or on a folder of audio + labels.
 
     Notebook: 05_midi_merge.ipynb
 
+    Args:
+        folder: A built dataset (with ``manifest.csv``) or a folder of audio + labels.
+        transcriber: Default: the shipped models.
+        split: The split of a built dataset (``all`` for every item).
+        out_csv: Write per-piece scores here (atomically).
+        progress: Print one line per piece.
+        force: Overwrite an existing ``out_csv``.
+        models: Model folder of the default transcriber (default: the shipped models); the
+            models are loaded only after the folder, split and output have been checked.
+        decoder: ``"ours"`` or ``"series"`` for the default transcriber.
+
     Returns:
         :func:`summarize` of the per-piece scores.
-    """
-    from .transcribe import Transcriber
 
-    transcriber = transcriber or Transcriber()
+    Raises:
+        PianolibError: A missing folder, an unknown split, an existing ``out_csv`` without
+            ``force``, or no piece that could be scored.
+    """
+    from .files import check_writable
+
+    if out_csv:
+        check_writable(out_csv, force)
     if (Path(folder) / "manifest.csv").is_file():
         pairs, names = dataset_pairs(folder, split)
     else:
         pairs, names = find_pairs(folder), None
-    rows = evaluate_pairs(transcriber, pairs, names, progress)
-    if out_csv:
-        from .files import atomic_write
+    if not pairs:
+        raise PianolibError(f"{folder}: nothing to evaluate in split {split!r}")
+    if transcriber is None:
+        from .transcribe import DEFAULT_MODELS, Transcriber
 
-        with atomic_write(out_csv, force=True) as tmp, open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        transcriber = Transcriber(models or DEFAULT_MODELS)
+        if decoder:
+            transcriber.use_decoder(decoder)
+    rows = evaluate_pairs(transcriber, pairs, names, progress)
+    if not rows:
+        raise PianolibError(f"{folder}: no piece could be scored (see the warnings above)")
+    if out_csv:
+        write_rows_csv(out_csv, rows, force)
     return summarize(rows)
 
 

@@ -67,3 +67,108 @@ def atomic_write(path: str | os.PathLike, force: bool = False) -> Iterator[Path]
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported.
+
+    Python's standard library has no atomic exchange of two folders; this is the one system
+    call that gives "no moment without a complete dataset", so we call it through ctypes.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def build_folder(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
+    """A private temporary folder for building ``out``, swapped in only when the build succeeds.
+
+    The rules every dataset build follows (corpus, recordings, samples, MAESTRO):
+
+    * the target is checked first: an existing ``out`` is an error unless ``force``;
+    * a lock file ``.<name>.lock`` next to ``out`` (created exclusively, holding our pid) makes
+      a second build of the same folder fail at once with a clear message; a lock left by a
+      process that no longer runs is taken over;
+    * the build writes into a unique ``tempfile.mkdtemp`` folder next to ``out``;
+    * on success the new folder replaces ``out`` with an atomic exchange (so there is no moment
+      without a complete dataset), then the old one is removed;
+    * on any error or Ctrl-C the temporary folder and the lock are removed and ``out`` is left
+      exactly as it was.
+
+    Notebook: 01_data_and_preprocessing.ipynb
+
+    Args:
+        out: The dataset folder to build.
+        force: Replace an existing ``out``.
+
+    Yields:
+        The temporary folder to build in.
+    """
+    import shutil
+
+    out = Path(out)
+    if out.exists() and not force:
+        raise PianolibError(f"{out}: already exists; pass --force to rebuild it")
+    if out.exists() and not out.is_dir():
+        raise PianolibError(f"{out}: exists and is not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PianolibError(f"{out.parent}: cannot create folder ({exc.strerror})") from None
+    lock = out.parent / f".{out.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid):
+                raise PianolibError(
+                    f"{out}: another build (pid {pid}) is writing this folder; wait for it or "
+                    f"remove {lock} if that process is gone") from None
+            lock.unlink(missing_ok=True)  # stale lock of a dead build
+    else:  # pragma: no cover - lost a race twice
+        raise PianolibError(f"{out}: could not take the lock {lock}")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(str(os.getpid()))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            if not force:  # appeared during the build
+                raise PianolibError(f"{out}: appeared during the build; pass --force to replace")
+            if _exchange(tmp, out):
+                shutil.rmtree(tmp)  # tmp now holds the old dataset
+            else:  # no renameat2: two renames, the gap is one system call
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                os.replace(out, old / "d")
+                os.replace(tmp, out)
+                shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        lock.unlink(missing_ok=True)

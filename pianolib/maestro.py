@@ -18,7 +18,6 @@ from pathlib import Path
 from .audio import load_audio
 from .datasets import save_item, write_manifest
 from .errors import PianolibError
-from .files import check_writable
 from .midi import load_midi, midi_to_notes, pedal_intervals
 
 CSV_NAMES = ("maestro-v3.0.0.csv", "maestro-v2.0.0.csv")
@@ -71,28 +70,31 @@ def prepare_maestro(root: str | Path, out: str | Path, split: str | None = None,
 
     Notebook: 01_data_and_preprocessing.ipynb
     """
+    from .files import build_folder
+
     out = Path(out)
-    if out.exists() and not force:
-        raise PianolibError(f"{out}: already exists; pass --force to rebuild it")
-    out.mkdir(parents=True, exist_ok=True)
-    check_writable(out / "manifest.csv", force=True)
-    rows = []
-    for row in read_maestro_csv(root, split)[:limit]:
-        try:
-            y = load_audio(row["audio"])
-            pm = load_midi(row["midi"])
-        except PianolibError as exc:
-            warnings.warn(f"skipped: {exc}", stacklevel=2)
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            notes = midi_to_notes(pm)
-        item = Path(row["midi_filename"]).stem
-        info = save_item(out, item, y, notes, pedal_intervals(pm))
-        info.update(item=item, piece=f"maestro-{item}", source="maestro",
-                    title=f"{row.get('canonical_composer', '')}: {row.get('canonical_title', '')}",
-                    soundfont="", program=0, transpose=0, tempo=1.0, room="",
-                    split=_SPLIT_NAMES.get(row["split"], row["split"]))
-        rows.append(info)
-    write_manifest(out / "manifest.csv", rows)
+    selected = read_maestro_csv(root, split)[:limit]  # a bad root fails before anything is made
+    with build_folder(out, force) as tmp:
+        rows = []
+        for row in selected:
+            try:
+                y = load_audio(row["audio"])
+                pm = load_midi(row["midi"])
+            except PianolibError as exc:
+                warnings.warn(f"skipped: {exc}", stacklevel=2)
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                notes = midi_to_notes(pm)
+            item = Path(row["midi_filename"]).stem
+            info = save_item(tmp, item, y, notes, pedal_intervals(pm))
+            info.update(item=item, piece=f"maestro-{item}", source="maestro",
+                        title=f"{row.get('canonical_composer', '')}: "
+                              f"{row.get('canonical_title', '')}",
+                        soundfont="", program=0, transpose=0, tempo=1.0, room="",
+                        split=_SPLIT_NAMES.get(row["split"], row["split"]))
+            rows.append(info)
+        if not rows:
+            raise PianolibError(f"{root}: no MAESTRO item could be read")
+        write_manifest(tmp / "manifest.csv", rows)
     return out

@@ -71,9 +71,9 @@ def pedal_intervals(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
         starts = t_ext[np.flatnonzero(change == 1)]
         stops = t_ext[np.flatnonzero(change == -1)]
         ivs.append(np.stack([starts, stops], axis=1))
-    if not ivs:
+    iv = np.concatenate(ivs) if ivs else np.zeros((0, 2))
+    if len(iv) == 0:  # no pedal, or pedal messages that never press it
         return np.zeros((0, 2))
-    iv = np.concatenate(ivs)
     iv = iv[np.argsort(iv[:, 0])]
     # merge overlapping intervals (vectorised: a new group starts past the running max end)
     run_end = np.maximum.accumulate(iv[:, 1])

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import MAX_MIDI, MIN_MIDI
+from .errors import PianolibError
 from .midi import empty_notes, load_midi, midi_to_notes, pedal_intervals, sort_notes
 
 #: music21 corpus composers whose works fit a piano once merged.
@@ -190,6 +191,10 @@ def generate_piece(seed: int, duration: float = 40.0) -> tuple[np.ndarray, np.nd
     return notes, np.array(pedal, dtype=np.float64).reshape(-1, 2)
 
 
+class SourceError(PianolibError):
+    """A piece whose file cannot be read: its item is skipped, the build goes on."""
+
+
 def load_piece(spec: PieceSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Load the note list and sustain-pedal intervals of a piece (raises on a bad file).
 
@@ -210,20 +215,25 @@ def load_piece(spec: PieceSpec, rng: np.random.Generator) -> tuple[np.ndarray, n
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cached = _cache_path(spec.ref)
-            if cached.is_file():
-                data = cached.read_bytes()
-            else:  # parsing a score takes 0.1-10 s: keep its MIDI for the next build
-                score = music21.corpus.parse(spec.ref)
-                data = music21.midi.translate.streamToMidiFile(score).writestr()
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, cached)
-            pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+            try:
+                if cached.is_file():
+                    data = cached.read_bytes()
+                else:  # parsing a score takes 0.1-10 s: keep its MIDI for the next build
+                    score = music21.corpus.parse(spec.ref)
+                    data = music21.midi.translate.streamToMidiFile(score).writestr()
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+                    tmp.write_bytes(data)
+                    os.replace(tmp, cached)
+                pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
+            except (music21.exceptions21.Music21Exception, ValueError, EOFError, IndexError,
+                    KeyError, OSError) as exc:  # a score music21 or pretty_midi cannot read
+                raise SourceError(f"{spec.ref}: cannot be read ({type(exc).__name__}: "
+                                  f"{exc})") from None
             notes = midi_to_notes(pm)
         notes = humanize(notes, rng)
         return sort_notes(notes), np.zeros((0, 2))
-    raise ValueError(f"unknown source {spec.source!r}")
+    raise SourceError(f"{spec.ref}: unknown source {spec.source!r}")
 
 
 def _cache_path(score_path: str) -> Path:

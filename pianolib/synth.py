@@ -70,9 +70,18 @@ def find_soundfont(name: str) -> Path:
     )
 
 
-def available_soundfonts() -> list[str]:
-    """Names of the soundfonts of :data:`SOUNDFONTS` present on this machine."""
-    out = []
+#: The sampled grand of :mod:`pianolib.sampler`, usable wherever a soundfont name is.
+SALAMANDER = "Salamander"
+
+
+def available_soundfonts(sampled: bool = True) -> list[str]:
+    """Names of the soundfonts of :data:`SOUNDFONTS` present on this machine.
+
+    With ``sampled``, also ``"Salamander"`` when ``make salamander`` has fetched it.
+    """
+    from .sampler import salamander_available
+
+    out = [SALAMANDER] if sampled and salamander_available() else []
     for name in SOUNDFONTS:
         try:
             find_soundfont(name)
@@ -124,7 +133,8 @@ def render_notes(
 
     Args:
         notes: Note list ``(n, 4)``: onset s, offset s, pitch, velocity.
-        soundfont: A name of :data:`SOUNDFONTS` or a path to a soundfont file.
+        soundfont: A name of :data:`SOUNDFONTS`, ``"Salamander"`` (the sampled grand of
+            :mod:`pianolib.sampler`) or a path to a soundfont file.
         pedal: Sustain-pedal down/up intervals ``(k, 2)`` in seconds, or None.
         program: General MIDI program (0 = acoustic grand piano).
         tail: Seconds rendered after the last event (release and reverb).
@@ -132,6 +142,10 @@ def render_notes(
     Returns:
         Float32 mono audio in [-1, 1].
     """
+    if soundfont == SALAMANDER:
+        from .sampler import render_salamander
+
+        return render_salamander(notes, pedal, tail)
     synth = get_synth(soundfont, program)
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     pedal = np.zeros((0, 2)) if pedal is None else np.asarray(pedal, dtype=np.float64)

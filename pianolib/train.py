@@ -135,6 +135,7 @@ def train_transcriber(
     verbose: int | str | None = None,
     targets: tuple[str, ...] = ("onset", "length"),
     init_from: str | Path | None = None,
+    config: dict | None = None,
 ) -> dict:
     """Train the Onset model and the Length model on a built dataset; write both and a report.
 
@@ -163,7 +164,8 @@ def train_transcriber(
     from .datasets import as_folders
 
     report.update({"data": [str(d) for d in as_folders(data)], "kind": kind, "units": units,
-                   "seq_len": seq_len, "batch_size": batch_size, "seed": seed})
+                   "seq_len": seq_len, "batch_size": batch_size, "seed": seed,
+                   "config": config or {"name": None}})
     report.setdefault("models", {})
     for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
                                        ("length", len_tr, len_va, length_lr, length_pos_weight)):
@@ -193,8 +195,16 @@ def train_transcriber(
             "minutes": round((time.perf_counter() - t0) / 60, 2),
             "params": model.count_params(),
         }
-    (out / "train.json").write_text(json.dumps(report, indent=2))
+        _write_json(out / "train.json", report)  # after each model: a cut run keeps its record
     return report
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write a JSON report atomically (the run folder is ours: replacing it is intended)."""
+    from .files import atomic_write
+
+    with atomic_write(path, force=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
 
 
 def _epochs_for_budget(model, x, y, batch_size, lr, pw, minutes, max_epochs) -> int:

@@ -16,12 +16,13 @@ from .evaluate import evaluate_notes
 
 def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "valid",
                  onset_thresholds=(0.3, 0.4, 0.5, 0.6), length_thresholds=(0.3, 0.4, 0.5),
-                 min_frames=(1, 3, 5), write: bool = True) -> dict:
+                 min_frames=(1, 3, 5), write: bool = True, force: bool = False) -> dict:
     """Grid-search decoder settings for the best mean note-with-offset + note F1.
 
     The models run once per piece; only the cheap, vectorised decoder runs per setting.
-    The best settings are written to ``<model_dir>/decoder.json``, which
-    :class:`pianolib.transcribe.Transcriber` reads.
+    The best settings are written (atomically) to ``<model_dir>/decoder.json``, which
+    :class:`pianolib.transcribe.Transcriber` reads; an existing one is replaced only with
+    ``force``. The models start from default settings, not from an existing ``decoder.json``.
 
     Notebook: 05_midi_merge.ipynb
     """
@@ -46,5 +47,8 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
                     "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
                     "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
     if write:
-        (Path(model_dir) / "decoder.json").write_text(json.dumps(best, indent=2))
+        from .files import atomic_write
+
+        with atomic_write(Path(model_dir) / "decoder.json", force=force) as tmp:
+            tmp.write_text(json.dumps(best, indent=2))
     return best

@@ -77,3 +77,18 @@ def test_corrupt_or_empty_midi_names_the_file(tmp_path, content):
         load_midi(bad)
     with pytest.raises(MidiError, match="not found"):
         load_midi(tmp_path / "missing.mid")
+
+
+def test_pedal_messages_that_never_press_give_no_intervals():
+    # found when a narrow `except` replaced a bare one: this crashed inside the corpus build
+    import pretty_midi
+
+    from pianolib.midi import pedal_intervals
+
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.notes.append(pretty_midi.Note(80, 60, 0.0, 1.0))
+    inst.control_changes += [pretty_midi.ControlChange(64, 0, 0.0),
+                             pretty_midi.ControlChange(64, 10, 0.5)]
+    pm.instruments.append(inst)
+    assert pedal_intervals(pm).shape == (0, 2)

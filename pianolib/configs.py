@@ -1,0 +1,121 @@
+"""Named training recipes: every setting of a training run, in one place, under one name.
+
+``python -m pianolib train --config shipped`` replays the recipe that produced the shipped
+models; explicit command-line flags override single values; ``train.json`` records the name
+and every value. (Magenta's Onsets and Frames keeps its recipes the same way, in
+``configs.CONFIG_MAP``.) The data folders a recipe trains on are built by the commands in
+its ``data_commands``; ``make shipped-data`` runs them.
+
+Notebook: 03_onset_model.ipynb
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from .config import SEED, SEQ_LEN
+from .errors import PianolibError
+
+_PERF = ("python -m pianolib data --out data/corpus-perf{suffix} --hours 2 "
+         "--midi-dir ../shared/data/performance-midi $(sed 's/^/--exclude /' "
+         "data/maps_overlap.txt) --room 0.7 --max-seconds 45")
+_CORPUS = "python -m pianolib data --out data/corpus --hours 1"
+_MAPS = ("python -m pianolib recordings ../shared/data/maps-synth --out data/maps-synth "
+         "--holdout AkPnStgb")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe (see the module docstring).
+
+    Attributes:
+        name: The recipe's name.
+        data: Dataset folders whose train/valid splits are pooled.
+        arch: Model family of :func:`pianolib.models.build_model`.
+        epochs: Most epochs per model.
+        batch_size: Chunks per batch.
+        seq_len: Frames per chunk.
+        onset_lr, length_lr: Adam learning rates.
+        onset_pos_weight, length_pos_weight: Weight of positive frames in the loss.
+        units: LSTM units.
+        patience: Early-stopping patience (epochs).
+        max_minutes: Time budget of both models together (None: no budget).
+        seed: Seed of the run.
+        description: What the recipe is for.
+        data_commands: The commands that build ``data``.
+    """
+
+    name: str
+    data: tuple[str, ...] = ("data/corpus",)
+    arch: str = "crnn"
+    epochs: int = 30
+    batch_size: int = 32
+    seq_len: int = SEQ_LEN
+    onset_lr: float = 5e-4
+    length_lr: float = 2e-3
+    onset_pos_weight: float = 1.0
+    length_pos_weight: float = 1.0
+    units: int = 128
+    patience: int = 5
+    max_minutes: float | None = None
+    seed: int = SEED
+    description: str = ""
+    data_commands: tuple[str, ...] = (_CORPUS,)
+
+    def to_dict(self) -> dict:
+        """Every value, JSON-ready (for ``train.json``)."""
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+_SHIPPED_V1 = TrainConfig(
+    name="shipped-v1",
+    data=("data/corpus", "data/corpus-perf-synthetic"),
+    onset_lr=1e-3, onset_pos_weight=5.0, max_minutes=44,
+    description="the first shipped models: three GM soundfonts only (ablation arm a)",
+    data_commands=(_CORPUS, _PERF.format(suffix="-synthetic") + " --room-kind synthetic "
+                   "--soundfont FluidR3_GM --soundfont MuseScore_General --soundfont TimGM6mb"),
+)
+
+CONFIG_MAP: dict[str, TrainConfig] = {
+    "default": TrainConfig(
+        name="default", max_minutes=28,
+        description="`make train`: both models on the default dataset within 28 minutes"),
+    "quick": TrainConfig(
+        name="quick", epochs=2, max_minutes=2, data=("data/sample",),
+        description="a smoke test on the sample clips (tests, notebooks in quick mode)",
+        data_commands=()),
+    "shipped-v1": _SHIPPED_V1,
+    "maps-synth": replace(
+        _SHIPPED_V1, name="maps-synth", max_minutes=40,
+        data=_SHIPPED_V1.data + ("data/maps-synth",),
+        description="arm b: arm a + five sampled MAPS pianos (AkPnStgb held out)",
+        data_commands=_SHIPPED_V1.data_commands + (_MAPS,)),
+    "salamander-room": replace(
+        _SHIPPED_V1, name="salamander-room", max_minutes=40,
+        data=("data/corpus", "data/corpus-perf", "data/maps-synth"),
+        description="arm c+d: arm b with the performances re-rendered on the Salamander grand "
+                    "(40 %) and the GM soundfonts, with pyroomacoustics/pedalboard rooms",
+        data_commands=(_CORPUS, _PERF.format(suffix="") + " --soundfont FluidR3_GM --soundfont "
+                       "MuseScore_General --soundfont TimGM6mb --soundfont Salamander "
+                       "--soundfont Salamander", _MAPS)),
+}
+
+
+def get_config(name: str, **overrides) -> TrainConfig:
+    """The recipe ``name`` with some values replaced (None values are ignored).
+
+    Notebook: 03_onset_model.ipynb
+
+    Raises:
+        PianolibError: An unknown name or setting.
+    """
+    if name not in CONFIG_MAP:
+        raise PianolibError(f"unknown training config {name!r}; use one of {sorted(CONFIG_MAP)}")
+    known = {f.name for f in fields(TrainConfig)}
+    bad = set(overrides) - known
+    if bad:
+        raise PianolibError(f"unknown training settings {sorted(bad)}")
+    values = {k: (tuple(v) if isinstance(v, list) else v)
+              for k, v in overrides.items() if v is not None}
+    return replace(CONFIG_MAP[name], **values)

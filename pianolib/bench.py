@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import MAX_MIDI, MIN_MIDI, SR
 from .evaluate import METRICS, dataset_pairs, evaluate_notes, find_pairs, read_labels
 from .files import atomic_write
 
@@ -68,7 +69,7 @@ class BasicPitch:
                                    frame_threshold=0.3, minimum_note_length=127.7)
         rows = [(s, e, p, min(127, max(1, round(a * 127)))) for s, e, p, a, *_ in events]
         notes = np.array(rows, dtype=float).reshape(-1, 4)
-        return notes[(notes[:, 2] >= 21) & (notes[:, 2] <= 108)]
+        return notes[(notes[:, 2] >= MIN_MIDI) & (notes[:, 2] <= MAX_MIDI)]
 
 
 class _PeakRSS:
@@ -250,7 +251,7 @@ def measure_speed(seconds: float = 300.0, model_dir=None, repeats: int = 2) -> d
     from .transcribe import SAMPLE_AUDIO, Transcriber, transcribe
 
     y = np.concatenate([load_audio(p) for p in SAMPLE_AUDIO])
-    y = np.tile(y, int(np.ceil(seconds * 16000 / len(y))))[: int(seconds * 16000)]
+    y = np.tile(y, int(np.ceil(seconds * SR / len(y))))[: int(seconds * SR)]
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_audio(Path(tmp) / "long.flac", y)
         t0 = time.perf_counter()

@@ -87,12 +87,12 @@ CONFIG_MAP: dict[str, TrainConfig] = {
         data_commands=()),
     "shipped-v1": _SHIPPED_V1,
     "maps-synth": replace(
-        _SHIPPED_V1, name="maps-synth", max_minutes=40,
+        _SHIPPED_V1, name="maps-synth", max_minutes=50,
         data=_SHIPPED_V1.data + ("data/maps-synth",),
         description="arm b: arm a + five sampled MAPS pianos (AkPnStgb held out)",
         data_commands=_SHIPPED_V1.data_commands + (_MAPS,)),
     "salamander-room": replace(
-        _SHIPPED_V1, name="salamander-room", max_minutes=40,
+        _SHIPPED_V1, name="salamander-room", max_minutes=50,
         data=("data/corpus", "data/corpus-perf", "data/maps-synth"),
         description="arm c+d: arm b with the performances re-rendered on the Salamander grand "
                     "(40 %) and the GM soundfonts, with pyroomacoustics/pedalboard rooms",

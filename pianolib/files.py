@@ -126,6 +126,8 @@ def build_folder(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     import shutil
 
     out = Path(out)
+    if out.is_symlink():  # e.g. data/sample -> pianolib/data/sample: build the real folder
+        out = out.resolve()
     if out.exists() and not force:
         raise PianolibError(f"{out}: already exists; pass --force to rebuild it")
     if out.exists() and not out.is_dir():
@@ -154,6 +156,9 @@ def build_folder(out: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     with os.fdopen(fd, "w") as fh:
         fh.write(str(os.getpid()))
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes a private 0700 folder; a dataset is not
     try:
         yield tmp
         if out.exists():

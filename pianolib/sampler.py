@@ -136,6 +136,16 @@ class SampledPiano:
         self._name = {note_number(k.split("v")[0].replace("s", "#")): k.split("v")[0]
                       for k in self._raw if not k.startswith("rel")}
         self._voices: dict[tuple[int, int], np.ndarray] = {}
+        # Salamander's loudest layers are not always louder than the ones below them (the
+        # samples were levelled by hand); make the level rise with the layer at every root
+        n = int(0.3 * SR)
+        rms = np.array([[np.sqrt(np.mean(self._raw[f"{self._name[r]}v{v + 1}"][:n]
+                                         .astype(np.float32) ** 2)) + 1e-9
+                         for v in range(len(LAYER_TOP))] for r in self.roots])
+        target = rms.copy()
+        for v in range(1, rms.shape[1]):  # at least +0.25 dB a layer
+            target[:, v] = np.maximum(rms[:, v], target[:, v - 1] * 1.03)
+        self._layer_gain = target / rms
 
     def voice(self, key: int, layer: int) -> np.ndarray:
         """Sample of ``key`` in velocity ``layer`` (0-15): nearest root, pitch-shifted.
@@ -148,6 +158,7 @@ class SampledPiano:
             return cached
         root = int(self.roots[np.argmin(np.abs(self.roots - key))])
         x = self._raw[f"{self._name[root]}v{layer + 1}"].astype(np.float32)
+        x *= self._layer_gain[int(np.searchsorted(self.roots, root)), layer]
         ratio = 2.0 ** ((key - root) / 12.0)
         if ratio != 1.0:
             pos = np.arange(int(len(x) / ratio)) * ratio

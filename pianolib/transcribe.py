@@ -12,17 +12,29 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio
-from .config import HOP_LENGTH, N_KEYS, SR
+from .config import HOP_LENGTH, N_BINS, N_KEYS, SR
 from .decode import decode_notes, decode_series
 from .errors import PianolibError
 from .features import compute_features, n_frames_for
 from .midi import notes_to_midi, write_midi
 
-#: Folder of the shipped models (``onset.keras``, ``length.keras``).
-DEFAULT_MODELS = Path(__file__).resolve().parent.parent / "data" / "models"
 
-#: The committed sample clips (for demos, tests and speed measurements).
-SAMPLE_AUDIO = sorted((DEFAULT_MODELS.parent / "sample" / "audio").glob("*.flac"))
+def package_data(name: str) -> Path:
+    """A folder of the package data (``models``, ``sample``), found with importlib.resources.
+
+    It works from a source checkout (where ``data/models`` and ``data/sample`` are links to
+    these folders) and from any ``pip install``, editable or not.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("pianolib").joinpath("data", name)))
+
+
+#: Folder of the shipped models (``onset.keras``, ``length.keras``, ``decoder.json``).
+DEFAULT_MODELS = package_data("models")
+#: The sample clips (a tiny dataset folder), for demos, tests and speed measurements.
+SAMPLE_DIR = package_data("sample")
+SAMPLE_AUDIO = sorted((SAMPLE_DIR / "audio").glob("*.flac"))
 
 #: Frames per inference window and frames of context discarded on each side of it.
 WINDOW = 1000
@@ -45,7 +57,7 @@ def features_in_blocks(y: np.ndarray, block_seconds: float = BLOCK_SECONDS) -> n
     ctx = int(BLOCK_CONTEXT * SR) // HOP_LENGTH * HOP_LENGTH
     if len(y) <= block + ctx:
         return compute_features(y)
-    out = np.empty((n_frames, 264), dtype=np.float32)
+    out = np.empty((n_frames, N_BINS), dtype=np.float32)
     for start in range(0, len(y), block):
         lo = max(start - ctx, 0)
         seg = y[lo: start + block + ctx]
@@ -98,6 +110,49 @@ def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: 
     return out.reshape(-1, N_KEYS)[:n]
 
 
+#: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
+DECODER_DEFAULTS = {"onset_threshold": 0.5, "length_threshold": 0.3, "min_frames": 3,
+                    "decoder": "ours"}
+
+
+def read_decoder_json(path: Path) -> dict:
+    """The decoder settings of a ``decoder.json``, checked (empty if the file is absent).
+
+    Notebook: 05_midi_merge.ipynb
+
+    Raises:
+        PianolibError: Not JSON, or a setting of the wrong type or out of range.
+    """
+    import json
+
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PianolibError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PianolibError(f"{path}: expected a JSON object of decoder settings")
+    out = {}
+    for k in ("onset_threshold", "length_threshold"):
+        if k in data:
+            v = data[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise PianolibError(f"{path}: {k} must be a number between 0 and 1, got {v!r}")
+            out[k] = float(v)
+    if "min_frames" in data:
+        v = data["min_frames"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise PianolibError(f"{path}: min_frames must be a whole number >= 0, got {v!r}")
+        out["min_frames"] = v
+    if "decoder" in data:
+        if data["decoder"] not in ("ours", "series"):
+            raise PianolibError(f"{path}: decoder must be 'ours' or 'series', "
+                                f"got {data['decoder']!r}")
+        out["decoder"] = data["decoder"]
+    return out
+
+
 @dataclass
 class Transcriber:
     """The Onset and Length models, loaded once, with the decoder settings.
@@ -108,20 +163,28 @@ class Transcriber:
         model_dir: Folder with ``onset.keras`` and ``length.keras``.
         onset_threshold, length_threshold, min_frames: Decoder settings.
         decoder: ``"ours"`` (:func:`decode_notes`) or ``"series"`` (:func:`decode_series`).
+
+    Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
+    (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
     """
 
     model_dir: Path = DEFAULT_MODELS
-    onset_threshold: float = 0.5
-    length_threshold: float = 0.3
-    min_frames: int = 3
-    decoder: str = "ours"
+    onset_threshold: float | None = None
+    length_threshold: float | None = None
+    min_frames: int | None = None
+    decoder: str | None = None
     onset_model: object = field(default=None, repr=False)
     length_model: object = field(default=None, repr=False)
 
     def __post_init__(self):
+        self.model_dir = Path(self.model_dir)
+        for name, model in (("onset", self.onset_model), ("length", self.length_model)):
+            path = self.model_dir / f"{name}.keras"
+            if model is None and not path.is_file():  # checked before Keras is imported
+                raise PianolibError(f"{path}: model file not found (train one with "
+                                    "`python -m pianolib train` or use the shipped models)")
         from .models import load_model
 
-        self.model_dir = Path(self.model_dir)
         if self.onset_model is None:
             self.onset_model = load_model(self.model_dir / "onset.keras")
         if self.length_model is None:
@@ -129,13 +192,11 @@ class Transcriber:
         self._settings()
 
     def _settings(self) -> None:
-        path = self.model_dir / "decoder.json"
-        if path.is_file():  # thresholds tuned on the validation split, written by training
-            import json
-
-            for k, v in json.loads(path.read_text()).items():
-                if k in ("onset_threshold", "length_threshold", "min_frames", "decoder"):
-                    setattr(self, k, v)
+        """Fill the settings not given explicitly: ``decoder.json`` first, then the defaults."""
+        tuned = read_decoder_json(self.model_dir / "decoder.json")
+        for k, default in DECODER_DEFAULTS.items():
+            if getattr(self, k) is None:
+                setattr(self, k, tuned.get(k, default))
 
     def use_decoder(self, decoder: str) -> None:
         """Switch decoder; ``"series"`` also restores the series' thresholds (0.5 / 0.3)."""
@@ -157,7 +218,13 @@ class Transcriber:
                             self.length_threshold, self.min_frames)
 
     def transcribe_audio(self, y: np.ndarray) -> np.ndarray:
-        """Note list of mono 16 kHz audio."""
+        """Note list of mono 16 kHz audio (checked by :func:`pianolib.audio.check_audio`)."""
+        from .audio import check_audio
+        from .midi import empty_notes
+
+        y = check_audio(y)
+        if y.size == 0:
+            return empty_notes()
         return self.decode(*self.probabilities(features_in_blocks(y)))
 
     def transcribe_file(self, path: str | os.PathLike) -> np.ndarray:
@@ -176,12 +243,12 @@ def transcribe(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         PianolibError: Unreadable audio, missing model, or an output that exists (without
             ``force``) or cannot be written - checked before any work is done.
     """
+    from .audio import check_audio_path
     from .files import check_writable
 
     check_writable(midi_path, force)
-    if not Path(audio_path).is_file():
-        raise PianolibError(f"{audio_path}: audio file not found")
+    y = load_audio(check_audio_path(audio_path))  # a bad file is refused before models load
     transcriber = transcriber or Transcriber(Path(model_dir))
-    notes = transcriber.transcribe_file(audio_path)
+    notes = transcriber.transcribe_audio(y)
     write_midi(notes_to_midi(notes), midi_path, force=force)
     return notes

@@ -140,3 +140,24 @@ def test_no_usable_recording_is_an_error(tmp_path):
     with pytest.warns(UserWarning, match="no notes"), pytest.raises(PianolibError):
         build_from_recordings([tmp_path], tmp_path / "out", workers=1, progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_splits_do_not_depend_on_the_order_of_the_folders(maps_folder, tmp_path):
+    """Two builds that meet the recordings in opposite orders give every piece the same split."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, stems in ((a, ["MAPS_MUS-a_AkPnBcht", "MAPS_MUS-b_AkPnBcht"]),
+                     (b, ["MAPS_MUS-c_SptkBGCl", "MAPS_MUS-a_SptkBGCl"])):
+        for stem in stems:
+            for sub, ext in (("flac", "flac"), ("tsv", "tsv")):
+                (d / sub).mkdir(parents=True, exist_ok=True)
+                shutil.copy(maps_folder / sub / f"{stem}.{ext}", d / sub / f"{stem}.{ext}")
+    one = build_from_recordings([a, b], tmp_path / "one", workers=1, progress=False)
+    two = build_from_recordings([b, a], tmp_path / "two", workers=1, progress=False)
+    splits = [{r["item"]: (r["piece"], r["split"]) for r in read_manifest(x)} for x in (one, two)]
+    assert splits[0] == splits[1] and len(splits[0]) == 4
+    by_piece = {}
+    for piece, split in splits[0].values():
+        by_piece.setdefault(piece, set()).add(split)
+    assert all(len(v) == 1 for v in by_piece.values())  # piece a: two pianos, one split

@@ -246,8 +246,19 @@ def _cmd_speed(a) -> None:
     print(measure_speed(a.seconds, a.models))
 
 
+def _cmd_ablation(a) -> None:
+    from .ablation import run_ablation
+
+    run_ablation(out=a.out, rerun=a.rerun)
+
+
 def _register_bench(sub) -> None:
     from .transcribe import DEFAULT_MODELS
+
+    ab = sub.add_parser("ablation", help="score the real-piano-sound ablation arms (README)")
+    ab.add_argument("--out", default="data/ablation")
+    ab.add_argument("--rerun", action="store_true", help="score again, not from saved CSVs")
+    ab.set_defaults(func=_cmd_ablation)
 
     sp = sub.add_parser("speed", help="end-to-end transcription speed on a long file")
     sp.add_argument("--seconds", type=float, default=300.0)

@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: Where notebooks put what they build (ignored by git).
 RUNS = ROOT / "data" / "runs"
-SAMPLE = ROOT / "data" / "sample"
+SAMPLE = ROOT / "data" / "sample"  # a link to the package data (pianolib/data/sample)
 #: Seed of the notebooks' small corpus.
 QUICK_SEED = 4
 

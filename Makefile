@@ -8,7 +8,7 @@ CORPUS  ?= data/corpus
 HOURS   ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo setup system-deps salamander data samples train test test-unit test-notebooks bench peer lint clean-venv
+.PHONY: demo setup system-deps salamander data samples train shipped shipped-data test test-unit test-notebooks bench peer lint clean-venv
 
 demo: setup data ## set up, build the default dataset if missing, transcribe a sample clip
 	$(PYTHON) -m pianolib transcribe data/sample/audio/m21-joplin-maple_leaf_rag.flac \
@@ -45,8 +45,21 @@ data: setup ## the default dataset (music21 scores + generated etudes, 3 soundfo
 samples: setup ## re-render the committed sample clips
 	$(PYTHON) -m pianolib samples --force
 
-train: data ## train the onset and length models on the default dataset
-	$(PYTHON) -m pianolib train --data $(CORPUS) --out data/runs/default --max-minutes 28
+train: data ## train the onset and length models on the default dataset (config "default")
+	$(PYTHON) -m pianolib train --config default --data $(CORPUS) --out data/runs/default
+
+SHARED ?= ../shared/data
+shipped-data: salamander ## the datasets of the shipped recipe (needs ../shared/data: developers only)
+	@test -f data/corpus/manifest.csv || $(PYTHON) -m pianolib data --out data/corpus --hours 1
+	@test -f data/maps-synth/manifest.csv || $(PYTHON) -m pianolib recordings $(SHARED)/maps-synth \
+		--out data/maps-synth --holdout AkPnStgb
+	@test -f data/corpus-perf/manifest.csv || $(PYTHON) -m pianolib data --out data/corpus-perf \
+		--hours 2 --midi-dir $(SHARED)/performance-midi $$(sed 's/^/--exclude /' data/maps_overlap.txt) \
+		--room 0.7 --max-seconds 45 --soundfont FluidR3_GM --soundfont MuseScore_General \
+		--soundfont TimGM6mb --soundfont Salamander --soundfont Salamander
+
+shipped: shipped-data ## retrain the shipped models from scratch (config "shipped", 50 minutes)
+	$(PYTHON) -m pianolib train --config shipped --out data/runs/shipped
 
 test: setup ## all tests: unit tests, then every notebook with nbval (quick mode)
 	$(PYTHON) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider

@@ -237,7 +237,7 @@ def _cmd_bench(a) -> None:
     from .bench import run_benchmark
 
     run_benchmark(a.data, a.folder, a.out, a.models, include_maps=not a.no_maps,
-                  limit_s=a.limit_seconds)
+                  limit_s=a.limit_seconds, force=a.force)
 
 
 def _cmd_speed(a) -> None:
@@ -271,6 +271,7 @@ def _register_bench(sub) -> None:
     b.add_argument("--out", default="data/bench")
     b.add_argument("--models", default=str(DEFAULT_MODELS))
     b.add_argument("--no-maps", action="store_true", help="skip ../shared/data/maps-dev")
+    b.add_argument("--force", action="store_true", help="replace existing results in --out")
     b.add_argument("--limit-seconds", type=float, default=None,
                    help="use only the first files of each set, up to this much audio")
     b.set_defaults(func=_cmd_bench)

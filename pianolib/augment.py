@@ -131,24 +131,32 @@ def room_augment(y: np.ndarray, rng: np.random.Generator, sr: int = SR) -> tuple
         y = pb.MP3Compressor(q)(y, sr)
         info["mp3_q"] = round(q, 1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)[: len(y)]
-    # level: peak at a random level from -30 to -1 dBFS
+    y = _level_and_noise(y, rng, info, snr_low=20.0)
+    return np.clip(y, -1, 1).astype(np.float32), info
+
+
+def _level_and_noise(y: np.ndarray, rng: np.random.Generator, info: dict,
+                     snr_low: float) -> np.ndarray:
+    """A random peak level (-30 to -1 dBFS), then white or brown noise ``snr_low``-60 dB down.
+
+    The noise is ours: neither pyroomacoustics nor pedalboard generates noise.
+    """
+    from scipy.signal import lfilter
+
     peak = np.max(np.abs(y))
     level_db = float(rng.uniform(-30, -1))
     if peak > 0:
         y = y / peak * 10 ** (level_db / 20)
     info["level_db"] = round(level_db, 1)
-    # noise (ours: no library generates it): white or brown, 20-60 dB below the signal's RMS
-    from scipy.signal import lfilter
-
     rms = np.sqrt(np.mean(y**2)) + 1e-9
-    snr = float(rng.uniform(20, 60))
+    snr = float(rng.uniform(snr_low, 60))
     noise = rng.standard_normal(len(y))
     if rng.random() < 0.5:
         noise = lfilter([1], [1, -0.98], noise)
         noise /= np.std(noise) + 1e-9
     y = y + noise * rms * 10 ** (-snr / 20)
     info["snr_db"] = round(snr, 1)
-    return np.clip(y, -1, 1).astype(np.float32), info
+    return y
 
 
 # The hand-written version that room_augment replaced, kept for the ablation's baseline.
@@ -202,21 +210,7 @@ def synthetic_room_augment(y: np.ndarray, rng: np.random.Generator,
     low = lfilter([1 - a], [1, -a], y)
     y = y + tilt * (low - (y - low))
     info["tilt"] = round(tilt, 2)
-    # level: peak at a random level from -30 to -1 dBFS
-    peak = np.max(np.abs(y))
-    level_db = float(rng.uniform(-30, -1))
-    if peak > 0:
-        y = y / peak * 10 ** (level_db / 20)
-    info["level_db"] = round(level_db, 1)
-    # noise: white or brown-ish, 25-60 dB below the signal's RMS
-    rms = np.sqrt(np.mean(y**2)) + 1e-9
-    snr = float(rng.uniform(25, 60))
-    noise = rng.standard_normal(len(y))
-    if rng.random() < 0.5:
-        noise = lfilter([1], [1, -0.98], noise)
-        noise /= np.std(noise) + 1e-9
-    y = y + noise * rms * 10 ** (-snr / 20)
-    info["snr_db"] = round(snr, 1)
+    y = _level_and_noise(y, rng, info, snr_low=25.0)
     return np.clip(y, -1, 1).astype(np.float32), info
 
 

@@ -198,13 +198,20 @@ def plot_bench(rows: list[dict], path: Path) -> None:
 
 def run_benchmark(data: str | Path | None = "data/corpus", folders: list[str | Path] = (),
                   out: str | Path = "data/bench", model_dir=None, include_maps: bool = True,
-                  limit_s: float | None = None, progress: bool = True) -> list[dict]:
+                  limit_s: float | None = None, progress: bool = True,
+                  force: bool = False) -> list[dict]:
     """Run the benchmark on the test split of ``data``, each folder, and maps-dev if present.
 
-    Writes ``results.csv``, ``results.md``, ``per_piece.csv`` and ``results.png`` to ``out``.
+    Writes ``results.csv``, ``results.md``, ``per_piece.csv`` and ``results.png`` to ``out``
+    (atomically; existing results are replaced only with ``force``, checked before any work).
 
     Notebook: 06_evaluation_and_comparison.ipynb
     """
+    from .files import check_writable
+
+    out = Path(out)
+    for fname in ("results.csv", "per_piece.csv", "results.md", "results.png"):
+        check_writable(out / fname, force)
     systems = available_systems(model_dir, verbose=progress)
     sets: list[tuple[str, list]] = []
     if data and (Path(data) / "manifest.csv").is_file():
@@ -218,7 +225,6 @@ def run_benchmark(data: str | Path | None = "data/corpus", folders: list[str | P
         s, p = run_set(name, pairs, systems, limit_s, progress)
         summary += s
         pieces += p
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for fname, rows, cols in (("results.csv", summary, COLUMNS),
                               ("per_piece.csv", pieces, list(pieces[0]) if pieces else [])):

@@ -100,6 +100,8 @@ CONFIG_MAP: dict[str, TrainConfig] = {
                        "MuseScore_General --soundfont TimGM6mb --soundfont Salamander "
                        "--soundfont Salamander", _MAPS)),
 }
+#: The recipe of the shipped models (``pianolib/data/models``): the best arm of the ablation.
+CONFIG_MAP["shipped"] = replace(CONFIG_MAP["salamander-room"], name="shipped")
 
 
 def get_config(name: str, **overrides) -> TrainConfig:

@@ -74,10 +74,12 @@ def find_soundfont(name: str) -> Path:
 SALAMANDER = "Salamander"
 
 
-def available_soundfonts(sampled: bool = True) -> list[str]:
+def available_soundfonts(sampled: bool = False) -> list[str]:
     """Names of the soundfonts of :data:`SOUNDFONTS` present on this machine.
 
-    With ``sampled``, also ``"Salamander"`` when ``make salamander`` has fetched it.
+    With ``sampled``, also ``"Salamander"`` when ``make salamander`` has fetched it. It is not
+    in the default list, so that the default dataset does not depend on whether npm was there;
+    ask for it by name (``--soundfont Salamander``).
     """
     from .sampler import salamander_available
 

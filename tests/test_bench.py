@@ -22,3 +22,14 @@ def test_benchmark_on_sample_clips_writes_every_column(tmp_path):
     assert markdown_table(rows).count("\n") == len(rows) + 2
     with open(tmp_path / "per_piece.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 3 * len(systems)
+
+
+def test_benchmark_refuses_to_replace_results_without_force(tmp_path):
+    import pytest
+
+    from pianolib.errors import PianolibError
+
+    (tmp_path / "results.csv").write_text("earlier results\n")
+    with pytest.raises(PianolibError, match="--force"):
+        run_benchmark(data=SAMPLE_DIR, out=tmp_path, include_maps=False, progress=False)
+    assert (tmp_path / "results.csv").read_text() == "earlier results\n"

@@ -80,3 +80,26 @@ def test_features_follow_the_paired_audio(maestro, tmp_path):
 def test_not_a_maestro_folder(tmp_path):
     with pytest.raises(PianolibError, match="maestro-v3.0.0.csv"):
         read_maestro_csv(tmp_path)
+
+
+def test_failed_rebuild_keeps_the_old_features_and_skips_a_bad_item(maestro, tmp_path):
+    import shutil
+
+    root, _ = maestro
+    out = prepare_maestro(root, tmp_path / "feat")
+    before = sorted(p.name for p in (out / "features").iterdir())
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken)
+    for wav in broken.rglob("*.wav"):
+        wav.write_text("not audio")  # every item fails: the rebuild must not replace `out`
+    with pytest.warns(UserWarning, match="not a readable audio file"), \
+            pytest.raises(PianolibError, match="no MAESTRO item"):
+        prepare_maestro(broken, out, force=True)
+    assert sorted(p.name for p in (out / "features").iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # one bad item: skipped with a warning naming it, the others are built
+    (broken / "2018" / "b_audio.wav").unlink()
+    shutil.copy(root / "2018" / "b_audio.wav", broken / "2018" / "b_audio.wav")
+    with pytest.warns(UserWarning, match="a_audio.wav"):
+        out2 = prepare_maestro(broken, tmp_path / "feat2")
+    assert [r["item"] for r in read_manifest(out2)] == ["z_first"]

@@ -283,3 +283,29 @@ def test_classify_extra_notes():
     ])
     c = classify_extra_notes(ref, est)
     assert c == {"n_est": 6, "n_extra": 5, "repeat": 1, "harmonic": 2, "other": 2, "short": 1}
+
+
+def test_evaluate_checks_split_labels_and_output_before_work(tmp_path, transcriber):
+    with pytest.raises(PianolibError, match=r"no split 'tset'; it has test"):
+        evaluate_folder(SAMPLE_DIR, transcriber, split="tset", progress=False)
+    (tmp_path / "old.csv").write_text("keep me")
+    with pytest.raises(PianolibError, match="already exists"):
+        evaluate_folder(SAMPLE_DIR, transcriber, out_csv=tmp_path / "old.csv", progress=False)
+    assert (tmp_path / "old.csv").read_text() == "keep me"
+    # one bad label file and one unreadable audio file are skipped, the rest is scored
+    import shutil
+
+    d = tmp_path / "set"
+    (d / "a").mkdir(parents=True)
+    (d / "b").mkdir()
+    shutil.copy(f"{SAMPLE_DIR}/audio/gen-sample-0.flac", d / "a" / "clip.flac")
+    shutil.copy(f"{SAMPLE_DIR}/midi/gen-sample-0.mid", d / "a" / "clip.mid")
+    shutil.copy(f"{SAMPLE_DIR}/audio/m21-bach-bwv66_6.flac", d / "b" / "clip.flac")
+    (d / "b" / "clip.tsv").write_text("0.1\t0.05\t60\t80\n")  # offset before onset
+    (d / "c.wav").write_text("not audio")
+    (d / "c.tsv").write_text("0.1\t0.5\t60\t80\n")
+    with pytest.warns(UserWarning) as rec:
+        s = evaluate_folder(d, transcriber, out_csv=tmp_path / "new.csv", progress=False)
+    msgs = " ".join(str(w.message) for w in rec)
+    assert "b/clip.tsv:1: offset" in msgs and "c.wav: not a readable audio file" in msgs
+    assert s["pieces"] == 1 and (tmp_path / "new.csv").read_text().count("\n") == 2

@@ -171,7 +171,14 @@ def _cmd_evaluate(a) -> None:
         from .files import check_writable
 
         check_writable(a.json, a.force)
-    summary = evaluate_folder(a.folder, split=a.split, out_csv=a.csv, force=a.force,
+    tr = None
+    if a.reonset:
+        from .transcribe import Transcriber
+
+        tr = Transcriber(a.models, reonset=True)
+        if a.decoder:
+            tr.use_decoder(a.decoder)
+    summary = evaluate_folder(a.folder, tr, split=a.split, out_csv=a.csv, force=a.force,
                               models=a.models, decoder=a.decoder)
     if a.json:
         import json
@@ -229,6 +236,8 @@ def _register_models(sub) -> None:
     e.add_argument("--decoder", choices=["ours", "series"])
     e.add_argument("--csv", help="write per-piece scores here")
     e.add_argument("--json", help="write the summary (mean scores) here")
+    e.add_argument("--reonset", action="store_true",
+                   help="decode with the re-onset rule (a sounding key restarts only after a dip)")
     e.add_argument("--force", action="store_true", help="overwrite an existing --csv/--json file")
     e.set_defaults(func=_cmd_evaluate)
 

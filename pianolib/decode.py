@@ -83,6 +83,7 @@ def decode_series(
 def decode_notes(
     onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
     length_threshold: float = 0.3, min_frames: int = 3, fps: float = FPS,
+    reonset: bool = False, clear_onset: float = 0.9,
 ) -> np.ndarray:
     """Our decoder: peak-picked onsets, repeated notes split, minimum length, velocity.
 
@@ -101,6 +102,11 @@ def decode_notes(
         length_threshold: Length probability below which a note ends.
         min_frames: Minimum note length in frames.
         fps: Frames per second.
+        reonset: The re-onset rule (as in Onsets and Frames): a key that is still sounding
+            restarts only if its length probability dipped below ``length_threshold`` since
+            the previous onset peak, or if the new peak is clear (``>= clear_onset``);
+            otherwise the second peak is a double onset on one attack and is dropped.
+        clear_onset: Onset probability that restarts a sounding key without a dip.
 
     Returns:
         Note list ``(n, 4)``.
@@ -117,6 +123,15 @@ def decode_notes(
         return empty_notes()
     order = np.lexsort((f, k))
     f, k = f[order], k[order]
+    if reonset and len(f) > 1:
+        # frames below the length threshold, counted per key: a dip between two peaks shows
+        # as a difference of the running count (vectorised, no loop over frames)
+        below = np.cumsum(length_prob < length_threshold, axis=0)
+        same = k[1:] == k[:-1]
+        dipped = below[np.maximum(f[1:] - 1, 0), k[1:]] > below[f[:-1], k[:-1]]
+        clear = onset_prob[f[1:], k[1:]] >= clear_onset
+        drop = np.concatenate([[False], same & ~dipped & ~clear])
+        f, k = f[~drop], k[~drop]
     next_onset = np.full(len(f), n)
     same = k[1:] == k[:-1]
     next_onset[:-1][same] = f[1:][same]

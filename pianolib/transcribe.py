@@ -112,7 +112,7 @@ def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: 
 
 #: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
 DECODER_DEFAULTS = {"onset_threshold": 0.5, "length_threshold": 0.3, "min_frames": 3,
-                    "decoder": "ours"}
+                    "decoder": "ours", "reonset": False}
 
 
 def read_decoder_json(path: Path) -> dict:
@@ -145,6 +145,10 @@ def read_decoder_json(path: Path) -> dict:
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
             raise PianolibError(f"{path}: min_frames must be a whole number >= 0, got {v!r}")
         out["min_frames"] = v
+    if "reonset" in data:
+        if not isinstance(data["reonset"], bool):
+            raise PianolibError(f"{path}: reonset must be true or false, got {data['reonset']!r}")
+        out["reonset"] = data["reonset"]
     if "decoder" in data:
         if data["decoder"] not in ("ours", "series"):
             raise PianolibError(f"{path}: decoder must be 'ours' or 'series', "
@@ -163,6 +167,7 @@ class Transcriber:
         model_dir: Folder with ``onset.keras`` and ``length.keras``.
         onset_threshold, length_threshold, min_frames: Decoder settings.
         decoder: ``"ours"`` (:func:`decode_notes`) or ``"series"`` (:func:`decode_series`).
+        reonset: Use the re-onset rule of :func:`decode_notes`.
 
     Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
     (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
@@ -173,6 +178,7 @@ class Transcriber:
     length_threshold: float | None = None
     min_frames: int | None = None
     decoder: str | None = None
+    reonset: bool | None = None
     onset_model: object = field(default=None, repr=False)
     length_model: object = field(default=None, repr=False)
 
@@ -214,8 +220,9 @@ class Transcriber:
         if self.decoder == "series":
             return decode_series(onset_prob, length_prob, self.onset_threshold,
                                  self.length_threshold)
+        extra = {"reonset": True} if self.reonset else {}
         return decode_notes(onset_prob, length_prob, self.onset_threshold,
-                            self.length_threshold, self.min_frames)
+                            self.length_threshold, self.min_frames, **extra)
 
     def transcribe_audio(self, y: np.ndarray) -> np.ndarray:
         """Note list of mono 16 kHz audio (checked by :func:`pianolib.audio.check_audio`)."""

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from pianolib.decode import decode_notes, decode_series
 
@@ -62,3 +63,23 @@ def test_note_running_to_the_end_of_the_roll():
     ln[45:, 10] = 0.9
     np.testing.assert_allclose(decode_notes(on, ln)[:, :2], [[0.45, 0.50]])
     np.testing.assert_allclose(decode_series(on, ln)[:, :2], [[0.45, 0.50]])
+
+
+def test_reonset_rule_drops_a_double_onset_but_keeps_a_real_repeat():
+    from pianolib.decode import decode_notes
+
+    n = 60
+    on, ln = np.zeros((n, 88)), np.zeros((n, 88))
+    ln[5:50, 40] = 0.9                          # one long held note on key 40 ...
+    on[5, 40], on[9, 40] = 0.9, 0.6             # ... with a second, weaker bump 40 ms later
+    ln[5:20, 50], ln[30:45, 50] = 0.9, 0.9      # key 50: played twice, silent in between
+    on[5, 50], on[30, 50] = 0.9, 0.6
+    ln[5:50, 60] = 0.9                          # key 60: struck again, clearly, while held
+    on[5, 60], on[25, 60] = 0.9, 0.95
+    plain = decode_notes(on, ln, 0.5, 0.3, 3)
+    rule = decode_notes(on, ln, 0.5, 0.3, 3, reonset=True)
+    count = lambda notes, key: int(np.sum(notes[:, 2] == key + 21))  # noqa: E731
+    assert [count(plain, k) for k in (40, 50, 60)] == [2, 2, 2]
+    assert [count(rule, k) for k in (40, 50, 60)] == [1, 2, 2]
+    long_note = rule[rule[:, 2] == 61][0]
+    assert long_note[1] - long_note[0] == pytest.approx(0.45)  # the merged note lasts

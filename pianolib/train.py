@@ -56,6 +56,7 @@ def train_model(
     patience: int = 5,
     verbose: int | str = "auto",
     strategy=None,
+    minutes: float | None = None,
 ) -> keras.callbacks.History:
     """Compile and fit one model on shuffled chunks with the series' callbacks.
 
@@ -77,6 +78,7 @@ def train_model(
         patience: Early-stopping patience in epochs.
         verbose: Keras verbosity (progress bar by default).
         strategy: A ``tf.distribute`` strategy whose scope the model was built in.
+        minutes: Time budget: no epoch is started that would end past it (:class:`TimeBudget`).
 
     Returns:
         The Keras ``History``.
@@ -86,6 +88,8 @@ def train_model(
         loss = WeightedBCE(pos_weight) if pos_weight != 1.0 else keras.losses.BinaryCrossentropy()
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     callbacks = [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
+    if minutes:
+        callbacks.append(TimeBudget(minutes))
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -178,14 +182,12 @@ def train_transcriber(
                 from .models import load_model
 
                 model.set_weights(load_model(Path(init_from) / f"{target}.keras").get_weights())
-        n_epochs = epochs
-        if max_minutes:  # budget: measure one epoch, then fit the rest in the remaining time
-            share = max_minutes / len(targets)
-            n_epochs = _epochs_for_budget(model, x_tr, y_tr, batch_size, lr, pw, share, epochs)
+        share = max_minutes / len(targets) if max_minutes else None
         t0 = time.perf_counter()
         hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
-                           pos_weight=pw, epochs=n_epochs, batch_size=batch_size,
-                           patience=patience, verbose=verbose, strategy=strategy)
+                           pos_weight=pw, epochs=epochs, batch_size=batch_size,
+                           patience=patience, verbose=verbose, strategy=strategy,
+                           minutes=share)
         previous = report["models"].get(target, {}) if init_from else {}
         report["models"][target] = {
             "continued_from": str(init_from) if init_from else None,
@@ -207,16 +209,28 @@ def _write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2))
 
 
-def _epochs_for_budget(model, x, y, batch_size, lr, pw, minutes, max_epochs) -> int:
-    """Estimate how many epochs fit in ``minutes`` from the time of 20 training steps."""
-    n = min(len(x), 20 * batch_size)
-    probe = keras.models.clone_model(model)
-    probe.compile(optimizer=keras.optimizers.Adam(lr), loss=WeightedBCE(pw))
-    probe.fit(x[:batch_size], y[:batch_size], batch_size=batch_size, verbose=0)  # compile
-    t0 = time.perf_counter()
-    probe.fit(x[:n], y[:n], batch_size=batch_size, verbose=0)
-    per_epoch = (time.perf_counter() - t0) * len(x) / n * 1.15  # + validation
-    return int(max(1, min(max_epochs, minutes * 60 // per_epoch)))
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training when the next epoch would not finish within ``minutes``.
+
+    The time of the epochs run so far predicts the next one; an epoch is started if it is
+    predicted to end within the budget (5 % slack). Measuring whole epochs is far steadier
+    than timing a few steps up front, which swung between 2 and 4 epochs for the same data.
+
+    Notebook: 03_onset_model.ipynb
+    """
+
+    def __init__(self, minutes: float, slack: float = 0.05):
+        super().__init__()
+        self.budget = minutes * 60 * (1 + slack)
+        self.t0 = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.perf_counter() - self.t0
+        if elapsed + elapsed / (epoch + 1) > self.budget:
+            self.model.stop_training = True
 
 
 # ----------------------------------------------------------------------------------------------

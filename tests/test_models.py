@@ -150,3 +150,25 @@ def test_train_command_trains_both_models_and_tunes_the_decoder(tmp_path):
     assert json.loads((out / "decoder.json").read_text())["decoder"] in ("ours", "series")
     assert Transcriber(out).probabilities(np.zeros((30, 264), "float32"))[0].shape == (30, 88)
     assert main(args) == 1  # models exist: refuses without --force
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun():
+    import time as _time
+
+    from pianolib.train import TimeBudget
+
+    class Fake:
+        stop_training = False
+
+    cb = TimeBudget(minutes=0.5 / 60, slack=0.0)  # a 0.5 s budget
+    cb.model = Fake()
+    cb.on_train_begin()
+    _time.sleep(0.15)
+    cb.on_epoch_end(0)          # 0.15 s done, the next ends at ~0.3 s: go on
+    assert not cb.model.stop_training
+    _time.sleep(0.15)
+    cb.on_epoch_end(1)          # 0.3 s done, the next would end at ~0.45 s: go on
+    assert not cb.model.stop_training
+    _time.sleep(0.15)
+    cb.on_epoch_end(2)          # 0.45 s done, the next would end at ~0.6 s: stop
+    assert cb.model.stop_training

@@ -161,7 +161,7 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun():
         stop_training = False
 
     cb = TimeBudget(minutes=0.5 / 60, slack=0.0)  # a 0.5 s budget
-    cb.model = Fake()
+    cb.set_model(Fake())
     cb.on_train_begin()
     _time.sleep(0.15)
     cb.on_epoch_end(0)          # 0.15 s done, the next ends at ~0.3 s: go on

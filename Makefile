@@ -49,14 +49,14 @@ train: data ## train the onset and length models on the default dataset (config 
 	$(PYTHON) -m pianolib train --config default --data $(CORPUS) --out data/runs/default
 
 SHARED ?= ../shared/data
-shipped-data: salamander ## the datasets of the shipped recipe (needs ../shared/data: developers only)
+shipped-data: setup ## the datasets of the shipped recipe (needs ../shared/data: developers only)
 	@test -f data/corpus/manifest.csv || $(PYTHON) -m pianolib data --out data/corpus --hours 1
 	@test -f data/maps-synth/manifest.csv || $(PYTHON) -m pianolib recordings $(SHARED)/maps-synth \
 		--out data/maps-synth --holdout AkPnStgb
-	@test -f data/corpus-perf/manifest.csv || $(PYTHON) -m pianolib data --out data/corpus-perf \
-		--hours 2 --midi-dir $(SHARED)/performance-midi $$(sed 's/^/--exclude /' data/maps_overlap.txt) \
-		--room 0.7 --max-seconds 45 --soundfont FluidR3_GM --soundfont MuseScore_General \
-		--soundfont TimGM6mb --soundfont Salamander --soundfont Salamander
+	@test -f data/corpus-perf-synthetic/manifest.csv || $(PYTHON) -m pianolib data \
+		--out data/corpus-perf-synthetic --hours 2 --midi-dir $(SHARED)/performance-midi \
+		$$(sed 's/^/--exclude /' data/maps_overlap.txt) --room 0.7 --max-seconds 45 \
+		--room-kind synthetic --soundfont FluidR3_GM --soundfont MuseScore_General --soundfont TimGM6mb
 
 shipped: shipped-data ## retrain the shipped models from scratch (config "shipped", 50 minutes)
 	$(PYTHON) -m pianolib train --config shipped --out data/runs/shipped

@@ -171,23 +171,13 @@ def _cmd_evaluate(a) -> None:
         from .files import check_writable
 
         check_writable(a.json, a.force)
-    tr = None
-    if a.reonset:
-        from .transcribe import Transcriber
-
-        tr = Transcriber(a.models, reonset=True)
-        if a.decoder:
-            tr.use_decoder(a.decoder)
-    summary = evaluate_folder(a.folder, tr, split=a.split, out_csv=a.csv, force=a.force,
-                              models=a.models, decoder=a.decoder)
+    summary = evaluate_folder(a.folder, split=a.split, out_csv=a.csv, force=a.force,
+                              models=a.models, decoder=a.decoder, reonset=a.reonset)
     if a.json:
-        import json
+        from .files import write_json
 
-        from .files import atomic_write
-
-        with atomic_write(a.json, force=a.force) as tmp:
-            tmp.write_text(json.dumps({k: round(v, 4) if isinstance(v, float) else v
-                                       for k, v in summary.items()}, indent=2))
+        write_json(a.json, {k: round(v, 4) if isinstance(v, float) else v
+                            for k, v in summary.items()}, force=a.force)
     for k, v in summary.items():
         print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
 

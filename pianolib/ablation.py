@@ -57,7 +57,8 @@ def run_ablation(arms: dict = ARMS, sets: dict = SETS, out: str | Path = "data/a
     Returns:
         One row per (arm, set): the mean scores over pieces.
     """
-    from .evaluate import evaluate_folder, write_rows_csv  # noqa: F401
+    from .evaluate import evaluate_folder
+    from .files import atomic_write, write_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,9 +84,7 @@ def run_ablation(arms: dict = ARMS, sets: dict = SETS, out: str | Path = "data/a
                       f"(P {row['note_precision']:.3f}, R {row['note_recall']:.3f}), "
                       f"offset F1 {row['note_offset_f1']:.3f}")
     if rows:
-        write_rows_csv(out / "results.csv", rows, force=True)
-        from .files import atomic_write
-
+        write_csv(out / "results.csv", rows, force=True)
         with atomic_write(out / "results.md", force=True) as tmp:
             tmp.write_text(results_markdown(rows))
     return rows

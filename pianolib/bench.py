@@ -10,7 +10,6 @@ Notebook: 06_evaluation_and_comparison.ipynb
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import os
 import threading
@@ -22,7 +21,7 @@ import numpy as np
 
 from .config import MAX_MIDI, MIN_MIDI, SR
 from .evaluate import METRICS, dataset_pairs, evaluate_notes, find_pairs, read_labels
-from .files import atomic_write
+from .files import atomic_write, write_csv
 
 PEER_INSTALL = ('pip install --no-deps basic-pitch==0.4.0 && pip install onnxruntime '
                 'scikit-learn "resampy<0.4.3"   (or: make peer)')
@@ -226,12 +225,8 @@ def run_benchmark(data: str | Path | None = "data/corpus", folders: list[str | P
         summary += s
         pieces += p
     out.mkdir(parents=True, exist_ok=True)
-    for fname, rows, cols in (("results.csv", summary, COLUMNS),
-                              ("per_piece.csv", pieces, list(pieces[0]) if pieces else [])):
-        with atomic_write(out / fname, force=True) as tmp, open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(out / "results.csv", summary, COLUMNS, force=True)
+    write_csv(out / "per_piece.csv", pieces, list(pieces[0]) if pieces else [], force=True)
     stamp = dt.datetime.now().strftime("%Y-%m-%d")
     md = (f"Measured {stamp} on this machine ({os.cpu_count()} CPU cores) with "
           f"`python -m pianolib bench`.\n\n" + markdown_table(summary))

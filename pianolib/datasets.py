@@ -31,7 +31,7 @@ from .chunks import chunk_index, make_chunks
 from .config import SEED, SEQ_LEN, SR
 from .errors import PianolibError
 from .features import compute_features
-from .files import atomic_write, build_folder
+from .files import atomic_write, build_folder, write_csv
 from .labels import notes_to_rolls
 from .midi import apply_sustain, notes_to_midi, write_midi
 from .sources import (
@@ -86,9 +86,7 @@ def save_item(
              (("audio", "flac"), ("midi", "mid"), ("features", "npz"))}
     write_audio(paths["audio"], y, force=True)
     write_midi(pm, paths["midi"], force=True)
-    with atomic_write(paths["features"], force=True) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, features=feats.astype(np.float16), notes=label_notes.astype(np.float32))
+    write_features(paths["features"], feats, label_notes)
     return {
         "duration": round(len(y) / SR, 3),
         "n_notes": len(notes),
@@ -100,8 +98,7 @@ def save_item(
 
 def _render_task(args) -> dict | str:
     """Worker: load, crop, augment, render and save one item. Returns a row or a warning."""
-    spec, item, soundfont, program, seed, max_seconds, room, out = args[:8]
-    room_kind = args[8] if len(args) > 8 else "recorded"
+    spec, item, soundfont, program, seed, max_seconds, room, out, room_kind = args
     from .synth import render_notes
 
     rng = np.random.default_rng(seed)
@@ -331,11 +328,13 @@ def _worker_init() -> None:
 
 def write_manifest(path: Path, rows: list[dict]) -> None:
     """Write the manifest CSV atomically."""
-    with atomic_write(path, force=True) as tmp:
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(rows)
+    write_csv(path, rows, MANIFEST_FIELDS, force=True)
+
+
+def write_features(path: Path, features: np.ndarray, notes: np.ndarray) -> None:
+    """Write one item's features (float16) and label notes atomically, as the loaders expect."""
+    with atomic_write(path, force=True) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, features=features.astype(np.float16), notes=notes.astype(np.float32))
 
 
 def as_folders(data: str | Path | list) -> list[Path]:
@@ -443,7 +442,7 @@ def build_samples(out: str | Path = "data/sample", seconds: float = 20.0, seed: 
                 spec = PieceSpec(spec.piece_id, spec.source, str(corpus.getWork(spec.ref)),
                                  spec.title)
             row = _render_task((spec, spec.piece_id, font, program, seed + i, seconds, room,
-                                str(tmp)))
+                                str(tmp), "recorded"))
             if isinstance(row, str):  # every sample clip is needed: no partial set
                 raise PianolibError(row)
             row["split"] = "test"

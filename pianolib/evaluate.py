@@ -14,7 +14,6 @@ Notebook: 05_midi_merge.ipynb
 
 from __future__ import annotations
 
-import csv
 import os
 import time
 import warnings
@@ -25,6 +24,7 @@ import numpy as np
 
 from .config import FPS, HOP_LENGTH, MIN_MIDI, SR
 from .errors import PianolibError
+from .files import write_csv
 from .labels import notes_to_rolls
 from .midi import sort_notes
 from .recordings import AUDIO_SUFFIXES, LabelError, find_pairs, read_labels, read_tsv_labels  # noqa: F401
@@ -182,21 +182,10 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
-def write_rows_csv(path: str | os.PathLike, rows: list[dict], force: bool = False) -> Path:
-    """Write per-piece rows as CSV, atomically; refuses to overwrite without ``force``."""
-    from .files import atomic_write
-
-    with atomic_write(path, force=force) as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return Path(path)
-
-
 def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "test",
                     out_csv: str | os.PathLike | None = None, progress: bool = True,
                     force: bool = False, models: str | os.PathLike | None = None,
-                    decoder: str | None = None) -> dict:
+                    decoder: str | None = None, reonset: bool = False) -> dict:
     """Score a transcriber on a built dataset's split or on a folder of audio + labels.
 
     Notebook: 05_midi_merge.ipynb
@@ -211,6 +200,7 @@ def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "t
         models: Model folder of the default transcriber (default: the shipped models); the
             models are loaded only after the folder, split and output have been checked.
         decoder: ``"ours"`` or ``"series"`` for the default transcriber.
+        reonset: Decode with the re-onset rule (default transcriber).
 
     Returns:
         :func:`summarize` of the per-piece scores.
@@ -232,14 +222,14 @@ def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "t
     if transcriber is None:
         from .transcribe import DEFAULT_MODELS, Transcriber
 
-        transcriber = Transcriber(models or DEFAULT_MODELS)
+        transcriber = Transcriber(models or DEFAULT_MODELS, reonset=reonset or None)
         if decoder:
             transcriber.use_decoder(decoder)
     rows = evaluate_pairs(transcriber, pairs, names, progress)
     if not rows:
         raise PianolibError(f"{folder}: no piece could be scored (see the warnings above)")
     if out_csv:
-        write_rows_csv(out_csv, rows, force)
+        write_csv(out_csv, rows, force=force)
     return summarize(rows)
 
 

@@ -69,6 +69,34 @@ def atomic_write(path: str | os.PathLike, force: bool = False) -> Iterator[Path]
             tmp_path.unlink()
 
 
+def write_json(path: str | os.PathLike, data, force: bool = False) -> Path:
+    """Write ``data`` as indented JSON, atomically; refuses to overwrite without ``force``."""
+    import json
+
+    with atomic_write(path, force=force) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+    return Path(path)
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], fieldnames=None,
+              force: bool = False) -> Path:
+    """Write dict rows as CSV, atomically; refuses to overwrite without ``force``.
+
+    Args:
+        path: The CSV file.
+        rows: One dict per row.
+        fieldnames: The columns (default: the keys of the first row); other keys are ignored.
+        force: Allow replacing an existing file.
+    """
+    import csv
+
+    with atomic_write(path, force=force) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(fieldnames or rows[0]), extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return Path(path)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two paths with Linux ``renameat2(RENAME_EXCHANGE)``; False if unsupported.
 

@@ -188,9 +188,9 @@ def piano_and_piece(stem: str) -> tuple[str, str]:
 def _recording_task(args) -> dict | str:
     """Worker: read the labels and the audio of one pair, write its features. Row or warning."""
     from .audio import load_audio
+    from .datasets import write_features
     from .errors import AudioError
     from .features import compute_features
-    from .files import atomic_write
     from .midi import notes_to_midi, write_midi
 
     audio, label, item, out, max_seconds = args
@@ -210,8 +210,7 @@ def _recording_task(args) -> dict | str:
     feat_path = out / "features" / f"{item}.npz"
     midi_path = out / "midi" / f"{item}.mid"
     try:
-        with atomic_write(feat_path, force=True) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, features=feats.astype(np.float16), notes=notes.astype(np.float32))
+        write_features(feat_path, feats, notes)
         write_midi(notes_to_midi(notes), midi_path, force=True)
     except OSError as exc:
         return f"skipped {audio}: cannot write features ({exc.strerror})"

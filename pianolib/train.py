@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import SEED, SEQ_LEN, set_seed
 from .errors import PianolibError
+from .files import write_json
 from .models import WeightedBCE, build_model
 
 #: Starting points of the series (Adam learning rates) and our class weights.
@@ -197,16 +198,9 @@ def train_transcriber(
             "minutes": round((time.perf_counter() - t0) / 60, 2),
             "params": model.count_params(),
         }
-        _write_json(out / "train.json", report)  # after each model: a cut run keeps its record
+        # after each model, so that a cut run keeps its record (the run folder is ours)
+        write_json(out / "train.json", report, force=True)
     return report
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Write a JSON report atomically (the run folder is ours: replacing it is intended)."""
-    from .files import atomic_write
-
-    with atomic_write(path, force=True) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -220,9 +220,8 @@ class Transcriber:
         if self.decoder == "series":
             return decode_series(onset_prob, length_prob, self.onset_threshold,
                                  self.length_threshold)
-        extra = {"reonset": True} if self.reonset else {}
         return decode_notes(onset_prob, length_prob, self.onset_threshold,
-                            self.length_threshold, self.min_frames, **extra)
+                            self.length_threshold, self.min_frames, reonset=self.reonset)
 
     def transcribe_audio(self, y: np.ndarray) -> np.ndarray:
         """Note list of mono 16 kHz audio (checked by :func:`pianolib.audio.check_audio`)."""

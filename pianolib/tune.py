@@ -6,7 +6,6 @@ Notebook: 05_midi_merge.ipynb
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
     from .datasets import as_folders, load_items
     from .transcribe import Transcriber
 
-    tr = Transcriber(Path(model_dir))
+    tr = Transcriber(Path(model_dir), reonset=False)  # the grid sets the other settings
     items = [it for folder in as_folders(data) for it in load_items(folder, split)]
     cached = [(it["notes"], *tr.probabilities(it["features"])) for it in items]
     best, best_score = None, -1.0
@@ -47,8 +46,7 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
                     "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
                     "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
     if write:
-        from .files import atomic_write
+        from .files import write_json
 
-        with atomic_write(Path(model_dir) / "decoder.json", force=force) as tmp:
-            tmp.write_text(json.dumps(best, indent=2))
+        write_json(Path(model_dir) / "decoder.json", best, force=force)
     return best

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from .audio import load_audio
-from .config import HOP_LENGTH, N_BINS, N_KEYS, SR
+from .config import N_BINS
 from .decode import decode_notes, decode_series
 from .errors import PianolibError
-from .features import compute_features, n_frames_for
 from .midi import notes_to_midi, write_midi
+from .stream import (BLOCK_CONTEXT, BLOCK_SECONDS, CONTEXT, WINDOW, audio_blocks,  # noqa: F401
+                     expected_frames, feature_blocks, predict_stream, probe_audio)
 
 
 def package_data(name: str) -> Path:
@@ -36,37 +37,27 @@ DEFAULT_MODELS = package_data("models")
 SAMPLE_DIR = package_data("sample")
 SAMPLE_AUDIO = sorted((SAMPLE_DIR / "audio").glob("*.flac"))
 
-#: Frames per inference window and frames of context discarded on each side of it.
-WINDOW = 1000
-CONTEXT = 50
-#: Seconds of audio per CQT block, and of context on each side (longer than the A0 filter).
-BLOCK_SECONDS = 20.0
-BLOCK_CONTEXT = 2.0
 
 
 def features_in_blocks(y: np.ndarray, block_seconds: float = BLOCK_SECONDS) -> np.ndarray:
     """Log-CQT of long audio computed block by block (bounded memory, same result).
 
     Each block is computed with :data:`BLOCK_CONTEXT` seconds of audio on both sides, longer
-    than half the longest CQT filter, and only its own frames are kept.
+    than half the longest CQT filter, and only its own frames are kept
+    (:func:`pianolib.stream.feature_blocks` does the work, also for audio read from a file).
 
     Notebook: 05_midi_merge.ipynb
     """
-    n_frames = n_frames_for(len(y)) if len(y) else 0
-    block = int(block_seconds * SR) // HOP_LENGTH * HOP_LENGTH
-    ctx = int(BLOCK_CONTEXT * SR) // HOP_LENGTH * HOP_LENGTH
-    if len(y) <= block + ctx:
-        return compute_features(y)
-    out = np.empty((n_frames, N_BINS), dtype=np.float32)
-    for start in range(0, len(y), block):
-        lo = max(start - ctx, 0)
-        seg = y[lo: start + block + ctx]
-        f = compute_features(seg)
-        first = (start - lo) // HOP_LENGTH
-        f0 = start // HOP_LENGTH
-        count = min(block // HOP_LENGTH, n_frames - f0)
-        out[f0: f0 + count] = f[first: first + count]
-    return out
+    parts = list(feature_blocks([np.asarray(y, np.float32)], block_seconds))
+    return np.concatenate(parts) if parts else np.zeros((0, N_BINS), np.float32)
+
+
+def keras_inference(*models) -> "callable":
+    """``x -> [model(x) for model in models]`` with each model's compiled inference function."""
+    from .models import inference_function
+
+    fns = [inference_function(m) for m in models]
+    return lambda x: [fn(x).numpy() for fn in fns]
 
 
 def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: int = CONTEXT,
@@ -75,7 +66,8 @@ def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: 
 
     Every call sees the same window length (``window + 2 * context`` frames), which bounds
     memory and keeps results independent of the file's length. Each window keeps only its
-    central ``window`` frames, so every kept frame has ``context`` frames on both sides.
+    central ``window`` frames, so every kept frame has ``context`` frames on both sides
+    (:func:`pianolib.stream.predict_stream` does the work).
 
     Notebook: 05_midi_merge.ipynb
 
@@ -89,25 +81,8 @@ def predict_windows(model, features: np.ndarray, window: int = WINDOW, context: 
     Returns:
         ``(frames, 88)`` float32 probabilities.
     """
-    from .models import inference_function
-
-    n = len(features)
-    if n == 0:
-        return np.zeros((0, N_KEYS), np.float32)
-    infer = inference_function(model)
-    n_win = -(-n // window)
-    padded = np.zeros((n_win * window + 2 * context, features.shape[1]), np.float32)
-    padded[context: context + n] = features
-    span = window + 2 * context
-    idx = np.arange(n_win)[:, None] * window + np.arange(span)[None, :]
-    out = np.empty((n_win, window, N_KEYS), np.float32)
-    for b in range(0, n_win, batch_size):
-        x = padded[idx[b: b + batch_size]]
-        if len(x) < batch_size:  # keep the batch shape fixed too
-            x = np.concatenate([x, np.zeros((batch_size - len(x),) + x.shape[1:], x.dtype)])
-        pred = infer(x).numpy()
-        out[b: b + batch_size] = pred[: min(batch_size, n_win - b), context: context + window]
-    return out.reshape(-1, N_KEYS)[:n]
+    return predict_stream(keras_inference(model), [features], 1, window, context, batch_size,
+                          expected_frames=len(features))[0]
 
 
 #: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
@@ -164,10 +139,15 @@ class Transcriber:
     Notebook: 05_midi_merge.ipynb
 
     Attributes:
-        model_dir: Folder with ``onset.keras`` and ``length.keras``.
+        model_dir: Folder with ``transcriber.onnx`` and/or ``onset.keras`` + ``length.keras``.
         onset_threshold, length_threshold, min_frames: Decoder settings.
         decoder: ``"ours"`` (:func:`decode_notes`) or ``"series"`` (:func:`decode_series`).
         reonset: Use the re-onset rule of :func:`decode_notes`.
+        runtime: ``"onnx"`` (ONNX Runtime, no TensorFlow), ``"keras"``, or None: ONNX when the
+            folder's ``transcriber.onnx`` was made from its ``.keras`` files (else Keras, with
+            a one-line notice if the export is stale).
+        onset_model, length_model: Keras models to use instead of the folder's files
+            (implies ``runtime="keras"``).
 
     Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
     (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
@@ -179,22 +159,51 @@ class Transcriber:
     min_frames: int | None = None
     decoder: str | None = None
     reonset: bool | None = None
+    runtime: str | None = None
     onset_model: object = field(default=None, repr=False)
     length_model: object = field(default=None, repr=False)
 
     def __post_init__(self):
-        self.model_dir = Path(self.model_dir)
-        for name, model in (("onset", self.onset_model), ("length", self.length_model)):
-            path = self.model_dir / f"{name}.keras"
-            if model is None and not path.is_file():  # checked before Keras is imported
-                raise PianolibError(f"{path}: model file not found (train one with "
-                                    "`python -m pianolib train` or use the shipped models)")
-        from .models import load_model
+        import sys
 
-        if self.onset_model is None:
-            self.onset_model = load_model(self.model_dir / "onset.keras")
-        if self.length_model is None:
-            self.length_model = load_model(self.model_dir / "length.keras")
+        from .runtime import ONNX_NAME, OnnxModels, onnx_status
+
+        self.model_dir = Path(self.model_dir)
+        if self.runtime not in (None, "onnx", "keras"):
+            raise PianolibError(f"unknown runtime {self.runtime!r}; use 'onnx' or 'keras'")
+        if self.onset_model is not None or self.length_model is not None:
+            self.runtime = "keras"
+        self.onnx = None
+        if self.runtime in (None, "onnx"):
+            status = onnx_status(self.model_dir)
+            if status == "ok":
+                self.onnx = OnnxModels(self.model_dir / ONNX_NAME)
+                self.runtime = "onnx"
+            elif self.runtime == "onnx":
+                raise PianolibError(f"{self.model_dir / ONNX_NAME}: cannot use the ONNX export "
+                                    f"({status}); run `python -m pianolib export "
+                                    f"{self.model_dir} --force`")
+            else:
+                if status == "stale":
+                    print(f"notice: {self.model_dir / ONNX_NAME} was made from other .keras "
+                          "files; using Keras (re-export with `python -m pianolib export`)",
+                          file=sys.stderr)
+                self.runtime = "keras"
+        if self.runtime == "keras":
+            for name, model in (("onset", self.onset_model), ("length", self.length_model)):
+                path = self.model_dir / f"{name}.keras"
+                if model is None and not path.is_file():  # checked before Keras is imported
+                    raise PianolibError(f"{path}: model file not found (train one with "
+                                        "`python -m pianolib train` or use the shipped models)")
+            from .models import load_model
+
+            if self.onset_model is None:
+                self.onset_model = load_model(self.model_dir / "onset.keras")
+            if self.length_model is None:
+                self.length_model = load_model(self.model_dir / "length.keras")
+            self.infer = keras_inference(self.onset_model, self.length_model)
+        else:
+            self.infer = self.onnx
         self._settings()
 
     def _settings(self) -> None:
@@ -211,9 +220,48 @@ class Transcriber:
             self.onset_threshold, self.length_threshold = 0.5, 0.3
 
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(onset_prob, length_prob)``, each ``(frames, 88)``."""
-        return (predict_windows(self.onset_model, features),
-                predict_windows(self.length_model, features))
+        """``(onset_prob, length_prob)``, each ``(frames, 88)``, of a feature array."""
+        return tuple(predict_stream(self.infer, [features], 2, expected_frames=len(features)))
+
+    def probabilities_of_file(self, path: str | os.PathLike,
+                              timer: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(onset_prob, length_prob)`` of an audio file, read and processed block by block.
+
+        Memory does not grow with the file's length (but for the probabilities themselves).
+        ``timer``, if given, receives the seconds spent in each stage (``audio``, ``cqt``,
+        ``models``).
+        """
+        import time
+
+        timer = timer if timer is not None else {}
+        for k in ("audio", "cqt", "models"):
+            timer.setdefault(k, 0.0)
+
+        def timed(it, key):
+            it = iter(it)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    timer[key] += time.perf_counter() - t0
+                    return
+                timer[key] += time.perf_counter() - t0
+                yield item
+
+        def infer(x):
+            t0 = time.perf_counter()
+            out = self.infer(x)
+            timer["models"] += time.perf_counter() - t0
+            return out
+
+        audio = timed(audio_blocks(path), "audio")
+        t_audio = timer["audio"]
+        feats = timed(feature_blocks(audio), "cqt")
+        probs = predict_stream(infer, feats, 2, expected_frames=expected_frames(path))
+        # the cqt timer includes the audio pulled through it: keep the stages apart
+        timer["cqt"] -= timer["audio"] - t_audio
+        return tuple(probs)
 
     def decode(self, onset_prob: np.ndarray, length_prob: np.ndarray) -> np.ndarray:
         """Notes from probabilities with this transcriber's decoder settings."""
@@ -233,28 +281,53 @@ class Transcriber:
             return empty_notes()
         return self.decode(*self.probabilities(features_in_blocks(y)))
 
-    def transcribe_file(self, path: str | os.PathLike) -> np.ndarray:
-        """Note list of an audio file (any format, rate and channel count)."""
-        return self.transcribe_audio(load_audio(path))
+    def transcribe_file(self, path: str | os.PathLike, timer: dict | None = None) -> np.ndarray:
+        """Note list of an audio file (any format, rate and channel count), in bounded memory.
+
+        ``timer``: see :meth:`probabilities_of_file` (adds ``decode``).
+        """
+        import time
+
+        probs = self.probabilities_of_file(path, timer)
+        t0 = time.perf_counter()
+        notes = self.decode(*probs)
+        if timer is not None:
+            timer["decode"] = timer.get("decode", 0.0) + time.perf_counter() - t0
+        return notes
 
 
 def transcribe(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
                model_dir: str | os.PathLike = DEFAULT_MODELS, force: bool = False,
-               transcriber: Transcriber | None = None) -> np.ndarray:
+               transcriber: Transcriber | None = None, timer: dict | None = None) -> np.ndarray:
     """Transcribe ``audio_path`` and write the notes to ``midi_path`` (atomically).
 
+    The audio is read, resampled, transformed and run through the models block by block
+    (:mod:`pianolib.stream`), so memory does not grow with the recording's length.
+
     Notebook: 05_midi_merge.ipynb
+
+    Args:
+        timer: If given, receives seconds per stage: ``audio``, ``cqt``, ``models``,
+            ``decode``, ``midi``.
 
     Raises:
         PianolibError: Unreadable audio, missing model, or an output that exists (without
             ``force``) or cannot be written - checked before any work is done.
     """
-    from .audio import check_audio_path
+    import time
+    import warnings
+
     from .files import check_writable
 
     check_writable(midi_path, force)
-    y = load_audio(check_audio_path(audio_path))  # a bad file is refused before models load
+    info = probe_audio(audio_path)  # a bad file is refused before models load
+    if info["frames"] == 0:
+        warnings.warn(f"{audio_path}: no audio samples; the transcription is empty",
+                      stacklevel=2)
     transcriber = transcriber or Transcriber(Path(model_dir))
-    notes = transcriber.transcribe_audio(y)
+    notes = transcriber.transcribe_file(audio_path, timer)
+    t0 = time.perf_counter()
     write_midi(notes_to_midi(notes), midi_path, force=force)
+    if timer is not None:
+        timer["midi"] = timer.get("midi", 0.0) + time.perf_counter() - t0
     return notes

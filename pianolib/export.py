@@ -1,0 +1,135 @@
+"""Export the trained Keras models to one ONNX file, so that transcription needs no TensorFlow.
+
+Keras builds, trains and explains the models (notebooks 02-04); a user who only transcribes
+should not have to install or start TensorFlow (several seconds and ~1 GB of memory). Basic
+Pitch answered the same complaint by shipping ONNX/TFLite/CoreML models; we export with
+``tf2onnx`` (the converter the TensorFlow and ONNX projects maintain: each Bidirectional LSTM
+becomes one ONNX ``LSTM`` op with ``direction="bidirectional"``) and run the file with
+ONNX Runtime (:mod:`pianolib.runtime`).
+
+One file, ``transcriber.onnx``, holds the Onset and the Length model side by side: both read
+the same CQT window, so one ``InferenceSession.run`` gives both outputs. Its metadata records
+the SHA-256 of the two ``.keras`` files it was made from, so a retrained model folder with a
+stale export is noticed (:func:`pianolib.runtime.onnx_status`).
+
+Notebook: 05_midi_merge.ipynb
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from .config import N_BINS
+from .errors import PianolibError
+from .files import atomic_write
+
+#: The exported file in a model folder.
+ONNX_NAME = "transcriber.onnx"
+#: The Keras models it is made of, in the order of its outputs.
+TARGETS = ("onset", "length")
+#: ONNX opset of the export (ONNX Runtime 1.17+ runs it).
+OPSET = 17
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, in hex (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def source_hashes(model_dir: Path) -> dict[str, str]:
+    """``{"onset.keras": sha, "length.keras": sha}`` of the files present in ``model_dir``."""
+    return {f"{t}.keras": file_sha256(model_dir / f"{t}.keras") for t in TARGETS
+            if (model_dir / f"{t}.keras").is_file()}
+
+
+def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: bool = False,
+                models: dict | None = None) -> Path:
+    """Write ``transcriber.onnx``: the Onset and Length models as one two-output ONNX graph.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        model_dir: Folder with ``onset.keras`` and ``length.keras``.
+        out: Output file (default ``model_dir/transcriber.onnx``).
+        force: Replace an existing file.
+        models: Already loaded Keras models ``{"onset": m, "length": m}`` (else loaded).
+
+    Returns:
+        The written path. Inputs: ``cqt`` ``(batch, frames, 264)`` float32; outputs ``onset``
+        and ``length`` ``(batch, frames, 88)``; any batch size and number of frames.
+
+    Raises:
+        PianolibError: A model file is missing or the output exists (without ``force``).
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    from .files import check_writable
+    from .models import load_model
+
+    model_dir = Path(model_dir)
+    out = Path(out) if out else model_dir / ONNX_NAME
+    check_writable(out, force)
+    models = models or {t: load_model(model_dir / f"{t}.keras") for t in TARGETS}
+    onset, length = (models[t] for t in TARGETS)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, N_BINS), tf.float32, name="cqt")])
+    def both(cqt):
+        return {"onset": onset(cqt, training=False), "length": length(cqt, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(both, input_signature=both.input_signature,
+                                             opset=OPSET)
+    # outputs by plain names, whatever tf2onnx called them
+    names = {o.name: o.name for o in proto.graph.output}
+    for o in proto.graph.output:
+        for t in TARGETS:
+            if t in o.name and o.name != t:
+                names[o.name] = t
+    for node in proto.graph.node:
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for o in proto.graph.output:
+        o.name = names[o.name]
+    meta = {"pianolib": "transcriber", "outputs": ",".join(TARGETS),
+            **{f"sha256:{k}": v for k, v in source_hashes(model_dir).items()}}
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(proto)
+    with atomic_write(out, force) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return out
+
+
+def max_difference(model_dir: str | Path, lengths=(1, 7, 100, 1100), batch: int = 2,
+                   seed: int = 0, features: list[np.ndarray] | None = None) -> float:
+    """Largest absolute difference between the Keras models and their ONNX export.
+
+    Checked on random CQT-like inputs of several lengths and, if given, on real features.
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    from .models import load_model
+    from .runtime import OnnxModels
+
+    model_dir = Path(model_dir)
+    keras_models = [load_model(model_dir / f"{t}.keras") for t in TARGETS]
+    session = OnnxModels(model_dir / ONNX_NAME)
+    rng = np.random.default_rng(seed)
+    inputs = [rng.uniform(0, 1, (batch, n, N_BINS)).astype(np.float32) for n in lengths]
+    inputs += [f[None].astype(np.float32) for f in (features or [])]
+    worst = 0.0
+    for x in inputs:
+        ours = session(x)
+        for m, o in zip(keras_models, ours):
+            worst = max(worst, float(np.abs(m(x, training=False).numpy() - o).max()))
+    if not np.isfinite(worst):
+        raise PianolibError(f"{model_dir}: the ONNX export gives non-finite outputs")
+    return worst

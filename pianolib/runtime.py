@@ -1,0 +1,82 @@
+"""Run the exported models with ONNX Runtime: transcription without TensorFlow.
+
+:mod:`pianolib.export` writes ``transcriber.onnx`` (both models, one graph). Here it is loaded
+into one ``onnxruntime.InferenceSession``; one call per window gives the onset and length
+probabilities together. :func:`onnx_status` says whether a model folder's export can be used
+(present, and made from the ``.keras`` files that are there now).
+
+Notebook: 05_midi_merge.ipynb
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import PianolibError
+
+ONNX_NAME = "transcriber.onnx"
+
+
+class OnnxModels:
+    """Both models of a ``transcriber.onnx`` in one ONNX Runtime session.
+
+    Calling it with ``(batch, frames, 264)`` float32 features returns ``[onset, length]``,
+    each ``(batch, frames, 88)``.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        path: The ``.onnx`` file.
+        threads: Intra-op threads (default: all cores, as ONNX Runtime chooses).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise PianolibError(f"{self.path}: ONNX model not found (make one with "
+                                "`python -m pianolib export MODEL_DIR`)")
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # errors only: no start-up chatter
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), opts,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise PianolibError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        self.input = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self.outputs = [n for n in ("onset", "length") if n in names] or names
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.outputs, {self.input: np.asarray(x, np.float32)})
+
+
+def onnx_status(model_dir: str | os.PathLike, models: OnnxModels | None = None) -> str:
+    """``"ok"``, ``"missing"``, ``"stale"`` (made from other ``.keras`` files) or ``"no-runtime"``.
+
+    A folder with only ``transcriber.onnx`` (no ``.keras`` files) is ``"ok"``: the export is
+    all that transcription needs. ``models``: the folder's session, if already loaded.
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    import importlib.util
+
+    from .export import source_hashes
+
+    model_dir = Path(model_dir)
+    if not (model_dir / ONNX_NAME).is_file():
+        return "missing"
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "no-runtime"
+    meta = (models or OnnxModels(model_dir / ONNX_NAME)).metadata
+    for name, sha in source_hashes(model_dir).items():
+        if meta.get(f"sha256:{name}") != sha:
+            return "stale"
+    return "ok"

@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .config import SEED
 
     p = argparse.ArgumentParser(prog="python -m pianolib", description=__doc__)
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's start-up messages (silenced by default)")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("data", help="build the locally rendered piano dataset")
@@ -146,22 +148,43 @@ def _cmd_train(a) -> None:
     print(report)
 
 
-def _cmd_transcribe(a) -> None:
-    from .audio import check_audio_path
-    from .files import check_writable
-    from .transcribe import Transcriber, transcribe
+def _cmd_transcribe(a) -> int:
+    from .batch import expand_inputs, plan_outputs, transcribe_many
 
-    check_writable(a.out, a.force)  # every path is checked before any model is loaded
-    check_audio_path(a.audio)
-    tr = None
-    if a.decoder or a.onset_threshold is not None:
-        tr = Transcriber(a.models)
-        if a.decoder:
-            tr.use_decoder(a.decoder)
+    if a.jobs < 1:
+        raise PianolibError(f"--jobs must be 1 or more, got {a.jobs}")
+    # every input and output is checked before any model is loaded
+    plan = plan_outputs(expand_inputs(a.audio), a.out, a.force)
+    if len(plan) == 1:
+        from .stream import probe_audio
+
+        probe_audio(plan[0][0])  # one bad file: refused at once, before the models load
+    from .transcribe import Transcriber
+
+    tr = Transcriber(a.models, runtime=a.runtime, decoder=a.decoder,
+                     onset_threshold=a.onset_threshold)
+    if a.decoder:
+        tr.use_decoder(a.decoder)
         if a.onset_threshold is not None:
             tr.onset_threshold = a.onset_threshold
-    notes = transcribe(a.audio, a.out, a.models, force=a.force, transcriber=tr)
-    print(f"{a.out}: {len(notes)} notes")
+    result = transcribe_many(plan, tr, force=a.force, jobs=a.jobs,
+                             progress=False if a.no_progress else None)
+    if len(plan) == 1 and not result.failed:
+        print(f"{plan[0][1]}: {result.done[0][2]} notes")
+    elif len(plan) > 1:
+        print(result.summary())
+    if len(plan) == 1 and result.failed:
+        raise PianolibError(result.failed[0][1].removeprefix("error: "))
+    return 1 if result.failed else 0
+
+
+def _cmd_export(a) -> None:
+    from .export import export_onnx, max_difference
+
+    path = export_onnx(a.models, a.out, force=a.force)
+    print(f"{path}: written")
+    if not a.no_check and not a.out:
+        print(f"largest |Keras - ONNX| difference: {max_difference(a.models):.2e}")
 
 
 def _cmd_evaluate(a) -> None:
@@ -210,14 +233,30 @@ def _register_models(sub) -> None:
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=_cmd_train)
 
-    tr = sub.add_parser("transcribe", help="audio file -> MIDI file")
-    tr.add_argument("audio")
-    tr.add_argument("-o", "--out", required=True)
+    tr = sub.add_parser("transcribe", help="audio files -> MIDI files",
+                        description="Transcribe audio files, folders (recursively) or glob "
+                                    "patterns. With one input file, -o is the MIDI file; "
+                                    "otherwise a folder mirroring the inputs' paths.")
+    tr.add_argument("audio", nargs="+", help="audio file, folder or glob pattern; may repeat")
+    tr.add_argument("-o", "--out", required=True, help="MIDI file (one input) or folder")
     tr.add_argument("--models", default=str(DEFAULT_MODELS))
+    tr.add_argument("--runtime", choices=["onnx", "keras"],
+                    help="model runtime (default: ONNX Runtime when the folder has an up-to-date "
+                         "transcriber.onnx, else Keras)")
     tr.add_argument("--decoder", choices=["ours", "series"])
     tr.add_argument("--onset-threshold", type=float)
-    tr.add_argument("--force", action="store_true", help="overwrite an existing output")
+    tr.add_argument("--jobs", type=int, default=1, help="files transcribed at once (processes)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tr.add_argument("--force", action="store_true", help="overwrite existing outputs")
     tr.set_defaults(func=_cmd_transcribe)
+
+    ex = sub.add_parser("export", help="write MODELS/transcriber.onnx (inference without "
+                                       "TensorFlow) and check it against the Keras models")
+    ex.add_argument("models", nargs="?", default=str(DEFAULT_MODELS))
+    ex.add_argument("--out", help="output file (default MODELS/transcriber.onnx)")
+    ex.add_argument("--no-check", action="store_true", help="skip the Keras/ONNX comparison")
+    ex.add_argument("--force", action="store_true", help="replace an existing export")
+    ex.set_defaults(func=_cmd_export)
 
     e = sub.add_parser("evaluate", help="note/offset/frame F1 on a dataset split or folder")
     e.add_argument("folder", help="built dataset (uses --split) or folder of audio + .mid/.tsv")
@@ -286,10 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     full, permission denied, naming the path), 130 for Ctrl-C.
     """
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        import os
+
+        os.environ["PIANOLIB_VERBOSE"] = "1"
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
-            args.func(args)
+            status = args.func(args)
     except PianolibError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -300,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         where = exc.filename or "a file"
         print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,38 @@ SEQ_LEN = 100
 SEED = 1234
 
 
+def quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up lines (CUDA probing, absl) silenced.
+
+    TensorFlow's C++ core writes straight to file descriptor 2 before ``TF_CPP_MIN_LOG_LEVEL``
+    takes effect, so the descriptor itself is pointed at ``/dev/null`` while TensorFlow loads
+    and probes for GPUs; Python errors raised meanwhile still reach the user. Set
+    ``PIANOLIB_VERBOSE=1`` (the command line's ``--verbose``) to see everything. Idempotent.
+
+    Notebook: 02_architecture_cnn_rnn_lstm.ipynb
+    """
+    import sys
+
+    if "tensorflow" in sys.modules or os.environ.get("PIANOLIB_VERBOSE"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (some embedded interpreters)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe prints here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def set_seed(seed: int = SEED) -> None:
     """Seed Python, NumPy and (if loaded) Keras/TensorFlow: the one place seeds are set.
 
@@ -46,6 +78,7 @@ def set_seed(seed: int = SEED) -> None:
     random.seed(seed)
     np.random.seed(seed)
     try:
+        quiet_tensorflow()
         import keras
 
         keras.utils.set_random_seed(seed)

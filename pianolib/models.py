@@ -9,10 +9,13 @@ Notebook: 02_architecture_cnn_rnn_lstm.ipynb
 
 from __future__ import annotations
 
-import keras
-from keras import layers
+from .config import quiet_tensorflow
 
-from .config import N_BINS, N_KEYS
+quiet_tensorflow()  # before Keras loads TensorFlow: no C++ start-up lines
+import keras  # noqa: E402, I001
+from keras import layers  # noqa: E402
+
+from .config import N_BINS, N_KEYS  # noqa: E402
 
 ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn")
 

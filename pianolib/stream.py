@@ -170,6 +170,52 @@ def feature_blocks(blocks: Iterable[np.ndarray],
         start += block
 
 
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Run the generator ``items`` in a background thread, ``depth`` items ahead.
+
+    Reading, resampling and the CQT of the next block then overlap with the models running
+    on the current one: ONNX Runtime, the FFTs and soxr release Python's GIL, so on two cores
+    the stages run side by side. An exception in the thread is raised in the caller; a
+    caller that stops early stops the thread.
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((True, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((True, done))
+        except BaseException as exc:  # handed to the caller, raised there
+            q.put((False, exc))
+
+    thread = threading.Thread(target=work, daemon=True, name="pianolib-prefetch")
+    thread.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
 class _Growing:
     """A ``(n, 88)`` float32 array filled from the front, grown by doubling when needed."""
 

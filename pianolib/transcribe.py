@@ -11,13 +11,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio
 from .config import N_BINS
 from .decode import decode_notes, decode_series
 from .errors import PianolibError
 from .midi import notes_to_midi, write_midi
-from .stream import (BLOCK_CONTEXT, BLOCK_SECONDS, CONTEXT, WINDOW, audio_blocks,  # noqa: F401
-                     expected_frames, feature_blocks, predict_stream, probe_audio)
+from .stream import (  # noqa: F401
+    BLOCK_CONTEXT,
+    BLOCK_SECONDS,
+    CONTEXT,
+    WINDOW,
+    audio_blocks,
+    expected_frames,
+    feature_blocks,
+    predict_stream,
+    prefetch,
+    probe_audio,
+)
 
 
 def package_data(name: str) -> Path:
@@ -146,6 +155,9 @@ class Transcriber:
         runtime: ``"onnx"`` (ONNX Runtime, no TensorFlow), ``"keras"``, or None: ONNX when the
             folder's ``transcriber.onnx`` was made from its ``.keras`` files (else Keras, with
             a one-line notice if the export is stale).
+        threads: Threads of ONNX Runtime (default: all cores).
+        prefetch: Read and transform the next audio block in a background thread while the
+            models run (:func:`pianolib.stream.prefetch`).
         onset_model, length_model: Keras models to use instead of the folder's files
             (implies ``runtime="keras"``).
 
@@ -160,6 +172,8 @@ class Transcriber:
     decoder: str | None = None
     reonset: bool | None = None
     runtime: str | None = None
+    threads: int | None = None
+    prefetch: bool = True
     onset_model: object = field(default=None, repr=False)
     length_model: object = field(default=None, repr=False)
 
@@ -177,7 +191,7 @@ class Transcriber:
         if self.runtime in (None, "onnx"):
             status = onnx_status(self.model_dir)
             if status == "ok":
-                self.onnx = OnnxModels(self.model_dir / ONNX_NAME)
+                self.onnx = OnnxModels(self.model_dir / ONNX_NAME, self.threads)
                 self.runtime = "onnx"
             elif self.runtime == "onnx":
                 raise PianolibError(f"{self.model_dir / ONNX_NAME}: cannot use the ONNX export "
@@ -229,7 +243,8 @@ class Transcriber:
 
         Memory does not grow with the file's length (but for the probabilities themselves).
         ``timer``, if given, receives the seconds spent in each stage (``audio``, ``cqt``,
-        ``models``).
+        ``models``); with ``prefetch`` the first two run beside the third, so the stages
+        can add up to more than the wall time.
         """
         import time
 
@@ -258,6 +273,8 @@ class Transcriber:
         audio = timed(audio_blocks(path), "audio")
         t_audio = timer["audio"]
         feats = timed(feature_blocks(audio), "cqt")
+        if self.prefetch:
+            feats = prefetch(feats)
         probs = predict_stream(infer, feats, 2, expected_frames=expected_frames(path))
         # the cqt timer includes the audio pulled through it: keep the stages apart
         timer["cqt"] -= timer["audio"] - t_audio

@@ -141,6 +141,9 @@ def _cmd_train(a) -> None:
                                seed=cfg.seed, force=a.force,
                                targets=tuple(a.target or ("onset", "length")),
                                init_from=a.init_from, config=cfg.to_dict())
+    from .export import export_onnx
+
+    print(f"{export_onnx(out, force=True)}: ONNX export for transcription without TensorFlow")
     if not a.no_tune:
         from .tune import tune_decoder
 

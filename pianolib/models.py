@@ -12,10 +12,10 @@ from __future__ import annotations
 from .config import quiet_tensorflow
 
 quiet_tensorflow()  # before Keras loads TensorFlow: no C++ start-up lines
-import keras  # noqa: E402, I001
-from keras import layers  # noqa: E402
+import keras
+from keras import layers
 
-from .config import N_BINS, N_KEYS  # noqa: E402
+from .config import N_BINS, N_KEYS
 
 ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn")
 

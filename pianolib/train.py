@@ -13,13 +13,13 @@ from pathlib import Path
 from .config import quiet_tensorflow
 
 quiet_tensorflow()  # before Keras loads TensorFlow: no C++ start-up lines
-import keras  # noqa: E402, I001
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from .config import SEED, SEQ_LEN, set_seed  # noqa: E402
-from .errors import PianolibError  # noqa: E402
-from .files import write_json  # noqa: E402
-from .models import WeightedBCE, build_model  # noqa: E402
+from .config import SEED, SEQ_LEN, set_seed
+from .errors import PianolibError
+from .files import write_json
+from .models import WeightedBCE, build_model
 
 #: Starting points of the series (Adam learning rates) and our class weights.
 TARGETS = {

@@ -282,9 +282,12 @@ def _cmd_bench(a) -> None:
 
 
 def _cmd_speed(a) -> None:
-    from .bench import measure_speed
+    from .speed import write_speed
 
-    print(measure_speed(a.seconds, a.models))
+    print(write_speed(a.out, seconds=a.seconds, model_dir=a.models, repeats=a.repeats,
+                      many=(a.files, a.file_seconds), memory_minutes=a.memory_minutes or None,
+                      basic_pitch=not a.no_basic_pitch, runtime=a.runtime, jobs=a.jobs,
+                      force=a.force))
 
 
 def _cmd_ablation(a) -> None:
@@ -301,9 +304,19 @@ def _register_bench(sub) -> None:
     ab.add_argument("--rerun", action="store_true", help="score again, not from saved CSVs")
     ab.set_defaults(func=_cmd_ablation)
 
-    sp = sub.add_parser("speed", help="end-to-end transcription speed on a long file")
-    sp.add_argument("--seconds", type=float, default=300.0)
+    sp = sub.add_parser("speed", help="whole-process speed and memory, ours beside Basic Pitch")
+    sp.add_argument("--seconds", type=float, default=300.0, help="length of the long file")
+    sp.add_argument("--files", type=int, default=20, help="files of the many-files run")
+    sp.add_argument("--file-seconds", type=float, default=30.0)
+    sp.add_argument("--memory-minutes", type=float, default=60.0,
+                    help="also transcribe a file this long for peak memory (0: skip)")
+    sp.add_argument("--repeats", type=int, default=2, help="runs per command (best is kept)")
+    sp.add_argument("--runtime", default="auto", choices=["auto", "onnx", "keras"])
+    sp.add_argument("--jobs", type=int, default=1, help="--jobs of our many-files run")
+    sp.add_argument("--no-basic-pitch", action="store_true")
     sp.add_argument("--models", default=str(DEFAULT_MODELS))
+    sp.add_argument("--out", default="data/bench", help="writes speed.json and speed.md here")
+    sp.add_argument("--force", action="store_true", help="replace existing speed results")
     sp.set_defaults(func=_cmd_speed)
 
     b = sub.add_parser("bench", help="our models vs Basic Pitch: accuracy and speed")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MAX_MIDI, MIN_MIDI, SR
+from .config import MAX_MIDI, MIN_MIDI
 from .evaluate import METRICS, dataset_pairs, evaluate_notes, find_pairs, read_labels
 from .files import atomic_write, write_csv
 
@@ -236,34 +236,3 @@ def run_benchmark(data: str | Path | None = "data/corpus", folders: list[str | P
     if progress:
         print(md)
     return summary
-
-
-def measure_speed(seconds: float = 300.0, model_dir=None, repeats: int = 2) -> dict:
-    """End-to-end transcription speed on a ``seconds``-long file made from the sample clips.
-
-    Times ``transcribe`` (load audio, CQT, both models, decode, write MIDI) in this process,
-    after one warm-up run; also reports the cold time including loading the models.
-
-    Notebook: 06_evaluation_and_comparison.ipynb
-    """
-    import tempfile
-
-    from .audio import load_audio, write_audio
-    from .transcribe import SAMPLE_AUDIO, Transcriber, transcribe
-
-    y = np.concatenate([load_audio(p) for p in SAMPLE_AUDIO])
-    y = np.tile(y, int(np.ceil(seconds * SR / len(y))))[: int(seconds * SR)]
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = write_audio(Path(tmp) / "long.flac", y)
-        t0 = time.perf_counter()
-        tr = Transcriber(model_dir) if model_dir else Transcriber()
-        transcribe(wav, Path(tmp) / "cold.mid", transcriber=tr)
-        cold = time.perf_counter() - t0
-        warm = []
-        for i in range(repeats):
-            t0 = time.perf_counter()
-            transcribe(wav, Path(tmp) / f"warm{i}.mid", transcriber=tr)
-            warm.append(time.perf_counter() - t0)
-    best = min(warm)
-    return {"audio_s": seconds, "cold_s": round(cold, 2), "warm_s": round(best, 2),
-            "speed_x_warm": round(seconds / best, 1), "speed_x_cold": round(seconds / cold, 1)}

@@ -21,12 +21,24 @@ from .config import FPS, MIN_MIDI
 from .midi import empty_notes, sort_notes
 
 
-def _next_below(length_prob: np.ndarray, threshold: float) -> np.ndarray:
-    """For every frame and key, the first frame at or after it where ``length < threshold``."""
+def _next_below(length_prob: np.ndarray, threshold: float, frames: np.ndarray,
+                keys: np.ndarray) -> np.ndarray:
+    """For each ``(frame, key)`` query, the first frame at or after it where ``length < threshold``
+    (``len(length_prob)`` if there is none).
+
+    One binary search per query among the key's below-threshold frames: memory is one column
+    at a time (an hour of audio has 360,000 frames x 88 keys), and the work is vectorised per
+    key - a loop over the 88 keys, never over frames.
+    """
     n = len(length_prob)
-    frames = np.arange(n)[:, None]
-    idx = np.where(length_prob < threshold, frames, n)
-    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+    out = np.full(len(frames), n, dtype=np.int64)
+    for key in np.unique(keys):
+        sel = keys == key
+        below = np.flatnonzero(length_prob[:, key] < threshold)
+        pos = np.searchsorted(below, frames[sel])
+        found = pos < len(below)
+        out[np.flatnonzero(sel)[found]] = below[pos[found]]
+    return out
 
 
 def _notes_from(frames, keys, ends, strength, fps) -> np.ndarray:
@@ -76,7 +88,7 @@ def decode_series(
     same_run = (k[1:] == k[:-1]) & (run_id[f[1:], k[1:]] == run_id[f[:-1], k[:-1]])
     first[1:] = ~same_run
     f, k = f[first], k[first]
-    ends = _next_below(length_prob, length_threshold)[f, k]
+    ends = _next_below(length_prob, length_threshold, f, k)
     return _notes_from(f, k, ends, onset_prob[f, k], fps)
 
 
@@ -114,10 +126,11 @@ def decode_notes(
     n = len(onset_prob)
     if n == 0:
         return empty_notes()
-    pad = np.full((1, onset_prob.shape[1]), -1.0)
-    prev = np.vstack([pad, onset_prob[:-1]])
-    nxt = np.vstack([onset_prob[1:], pad])
-    peak = (onset_prob >= onset_threshold) & (onset_prob > prev) & (onset_prob >= nxt)
+    # local maxima over time: above the previous frame, at least the next one (in place, so
+    # only one boolean roll is ever allocated)
+    peak = onset_prob >= onset_threshold
+    peak[1:] &= onset_prob[1:] > onset_prob[:-1]
+    peak[:-1] &= onset_prob[:-1] >= onset_prob[1:]
     f, k = np.nonzero(peak)
     if len(f) == 0:
         return empty_notes()
@@ -126,7 +139,7 @@ def decode_notes(
     if reonset and len(f) > 1:
         # frames below the length threshold, counted per key: a dip between two peaks shows
         # as a difference of the running count (vectorised, no loop over frames)
-        below = np.cumsum(length_prob < length_threshold, axis=0)
+        below = np.cumsum(length_prob < length_threshold, axis=0, dtype=np.int32)
         same = k[1:] == k[:-1]
         dipped = below[np.maximum(f[1:] - 1, 0), k[1:]] > below[f[:-1], k[:-1]]
         clear = onset_prob[f[1:], k[1:]] >= clear_onset
@@ -137,7 +150,7 @@ def decode_notes(
     next_onset[:-1][same] = f[1:][same]
     # the note sounds from its onset; the length model ends it after the first min_frames
     probe = np.minimum(f + min_frames, n - 1)
-    ends = np.where(f + min_frames >= n, n, _next_below(length_prob, length_threshold)[probe, k])
+    ends = np.where(f + min_frames >= n, n, _next_below(length_prob, length_threshold, probe, k))
     ends = np.minimum(np.maximum(ends, f + min_frames), next_onset)
     ends = np.minimum(ends, n)
     keep = ends - f >= max(min_frames, 1)

@@ -219,3 +219,32 @@ def speed_table(result: dict) -> str:
     lines.append(f"Stages of one {result['seconds']:g}-s run (s): {parts}; "
                  f"process {st['process']:.2f}.")
     return "\n".join(lines)
+
+
+def write_speed(out: str | Path = "data/bench", force: bool = False, **kwargs) -> str:
+    """Run :func:`measure_speed` and write ``speed.json`` and ``speed.md`` (the README's table).
+
+    Both outputs are checked before the measurement starts; replaced only with ``force``.
+
+    Notebook: 06_evaluation_and_comparison.ipynb
+    """
+    import datetime as dt
+
+    from .files import atomic_write, check_writable, write_json
+
+    out = Path(out)
+    for name in ("speed.json", "speed.md"):
+        check_writable(out / name, force)
+    result = measure_speed(**kwargs)
+    stamp = dt.datetime.now().strftime("%Y-%m-%d")
+    result["date"] = stamp
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "speed.json", result, force=True)
+    cmd = "python -m pianolib speed"
+    md = (f"Measured {stamp} with `{cmd}` on this machine ({os.cpu_count()} CPU cores): whole "
+          "processes as a user runs them, start-up included, best of "
+          f"{kwargs.get('repeats', 2)} alternating runs; files are 44.1 kHz stereo WAV.\n\n"
+          + speed_table(result) + "\n")
+    with atomic_write(out / "speed.md", force=True) as tmp:
+        tmp.write_text(md)
+    return md

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT, SAMPLE_DIR
+from conftest import ROOT
 
 from pianolib.audio import load_audio
 from pianolib.config import N_BINS, N_KEYS
@@ -313,3 +313,35 @@ def test_five_minutes_within_600_megabytes(tmp_path):
     assert r["rc"] == 0, r["stderr"]
     print(f"peak memory, 5 min of 44.1 kHz stereo: {peak:.0f} MB in {r['seconds']:.1f} s")
     assert 100 < peak <= 600, peak
+
+
+# ---------------------------------------------------------------------------- speed
+
+
+def test_speed_measurement_small(tmp_path):
+    """The speed command's machinery on small files: rows, stage split, written outputs."""
+    from pianolib.speed import STAGES, write_speed
+
+    md = write_speed(tmp_path, seconds=20, many=(2, 5.0), repeats=1, basic_pitch=False,
+                     memory_minutes=None)
+    import json
+
+    result = json.loads((tmp_path / "speed.json").read_text())
+    tasks = {r["task"]: r for r in result["rows"] if r["system"] == "pianolib"}
+    assert set(tasks) == {"1 file", "2 files"}
+    for r in tasks.values():
+        assert r["speed_x"] > 0 and 50 < r["peak_mb"] < 2000
+    st = result["stages"]
+    assert all(st[k] >= 0 for k in STAGES) and st["cqt"] > 0 and st["models"] > 0
+    assert "| pianolib | 1 file | 20 |" in md
+    with pytest.raises(PianolibError, match="already exists"):
+        write_speed(tmp_path, seconds=20, many=(2, 5.0), repeats=1, basic_pitch=False)
+
+
+def test_readme_speed_table_is_the_measured_one():
+    measured = (Path(ROOT) / "data" / "bench" / "speed.md").read_text()
+    readme = (Path(ROOT) / "README.md").read_text()
+    table = [ln for ln in measured.splitlines() if ln.startswith("| ")]
+    assert len(table) >= 4
+    for ln in table:
+        assert ln in readme, ln

@@ -277,8 +277,17 @@ def _register_models(sub) -> None:
 def _cmd_bench(a) -> None:
     from .bench import run_benchmark
 
+    if not a.no_speed:  # checked before the long accuracy run
+        from .files import check_writable
+
+        for name in ("speed.json", "speed.md"):
+            check_writable(f"{a.out}/{name}", a.force)
     run_benchmark(a.data, a.folder, a.out, a.models, include_maps=not a.no_maps,
                   limit_s=a.limit_seconds, force=a.force)
+    if not a.no_speed:
+        from .speed import write_speed
+
+        print(write_speed(a.out, force=a.force, model_dir=a.models))
 
 
 def _cmd_speed(a) -> None:
@@ -326,6 +335,8 @@ def _register_bench(sub) -> None:
     b.add_argument("--models", default=str(DEFAULT_MODELS))
     b.add_argument("--no-maps", action="store_true", help="skip ../shared/data/maps-dev")
     b.add_argument("--force", action="store_true", help="replace existing results in --out")
+    b.add_argument("--no-speed", action="store_true",
+                   help="skip the whole-process speed and memory runs (`python -m pianolib speed`)")
     b.add_argument("--limit-seconds", type=float, default=None,
                    help="use only the first files of each set, up to this much audio")
     b.set_defaults(func=_cmd_bench)

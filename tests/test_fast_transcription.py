@@ -302,7 +302,8 @@ def test_sixty_minutes_of_44k_stereo_within_one_gigabyte(tmp_path):
     assert r["rc"] == 0, r["stderr"]
     print(f"peak memory, 60 min of 44.1 kHz stereo: {peak:.0f} MB in {r['seconds']:.0f} s")
     assert 100 < peak <= 1000, peak
-    assert len(midi_to_notes(tmp_path / "hour.mid")) > 50_000
+    notes = midi_to_notes(tmp_path / "hour.mid")
+    assert len(notes) > 20_000 and notes[:, 0].max() > 3590  # the whole hour (~28k notes)
 
 
 def test_five_minutes_within_600_megabytes(tmp_path):

@@ -19,6 +19,10 @@ module                  what it does                                    taught i
 ``train``               fitting, streaming (stateful) layout            03, 04
 ``decode``              onset + length -> notes                         05
 ``transcribe``          audio file -> MIDI file                         05
+``stream``              block-by-block audio, CQT and model windows     05
+``export``/``runtime``  Keras -> ONNX, inference with ONNX Runtime      05
+``batch``               many files per run, mirrored output names       05
+``speed``               whole-process speed and memory                  06
 ``evaluate``, ``tune``  mir_eval scores, decoder thresholds             05
 ``widgets``, ``plots``  listening widget, pictures                      01-05
 ``bench``               comparison with Basic Pitch                     06

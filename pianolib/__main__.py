@@ -130,7 +130,8 @@ def _cmd_train(a) -> None:
     cfg = get_config(a.config, data=a.data, arch=a.arch, epochs=a.epochs,
                      batch_size=a.batch_size, onset_lr=a.onset_lr, length_lr=a.length_lr,
                      onset_pos_weight=a.onset_pos_weight, length_pos_weight=a.length_pos_weight,
-                     units=a.units, max_minutes=a.max_minutes, seed=a.seed)
+                     units=a.units, max_minutes=a.max_minutes, seed=a.seed,
+                     init_from=a.init_from)
     out = a.out or f"data/runs/{cfg.name}"
     report = train_transcriber(cfg.data, out, kind=cfg.arch, epochs=cfg.epochs,
                                batch_size=cfg.batch_size, seq_len=cfg.seq_len,
@@ -140,7 +141,7 @@ def _cmd_train(a) -> None:
                                patience=cfg.patience, max_minutes=cfg.max_minutes,
                                seed=cfg.seed, force=a.force,
                                targets=tuple(a.target or ("onset", "length")),
-                               init_from=a.init_from, config=cfg.to_dict())
+                               init_from=cfg.init_from, config=cfg.to_dict())
     from .export import export_onnx
 
     print(f"{export_onnx(out, force=True)}: ONNX export for transcription without TensorFlow")

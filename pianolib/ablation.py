@@ -23,6 +23,8 @@ from .errors import PianolibError
 ARMS = {
     "a": ("data/runs/shipped-v1", "three GM soundfonts, hand-written room augmentation"),
     "b": ("data/runs/maps-synth", "a + five sampled MAPS pianos (2.1 h)"),
+    "b2": ("data/runs/maps-synth-continued",
+           "b trained 48 more minutes from its weights (same data, learning rates halved)"),
     "c+d": ("data/runs/salamander-room",
             "b + performances re-rendered 40 % on the Salamander grand, "
             "pyroomacoustics/pedalboard rooms and microphones"),

@@ -43,6 +43,8 @@ class TrainConfig:
         seed: Seed of the run.
         description: What the recipe is for.
         data_commands: The commands that build ``data``.
+        init_from: Model folder whose weights training starts from (a continued training),
+            or None (from scratch).
     """
 
     name: str
@@ -61,6 +63,7 @@ class TrainConfig:
     seed: int = SEED
     description: str = ""
     data_commands: tuple[str, ...] = (_CORPUS,)
+    init_from: str | None = None
 
     def to_dict(self) -> dict:
         """Every value, JSON-ready (for ``train.json``)."""
@@ -100,6 +103,11 @@ CONFIG_MAP: dict[str, TrainConfig] = {
                        "MuseScore_General --soundfont TimGM6mb --soundfont Salamander "
                        "--soundfont Salamander", _MAPS)),
 }
+CONFIG_MAP["maps-synth-continued"] = replace(
+    CONFIG_MAP["maps-synth"], name="maps-synth-continued", init_from="data/runs/maps-synth",
+    onset_lr=5e-4, length_lr=1e-3, max_minutes=48,
+    description="arm b2: arm b (data/runs/maps-synth) trained 48 more minutes on the same data "
+                "from its weights, learning rates halved (its models were still improving)")
 #: The recipe of the shipped models (``pianolib/data/models``): the best arm of the ablation
 #: (arm b; arm c+d scored lower on maps-dev and on the held-out piano, see the README).
 CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped")

@@ -104,6 +104,9 @@ def gradient_norms_through_time(model, x: np.ndarray) -> np.ndarray:
 
     Notebook: 02_architecture_cnn_rnn_lstm.ipynb
     """
+    from .config import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     xt = tf.convert_to_tensor(x.astype("float32"))

@@ -68,16 +68,19 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: boo
     Raises:
         PianolibError: A model file is missing or the output exists (without ``force``).
     """
+    from .config import quiet_tensorflow
+    from .files import check_writable
+
+    check_writable(Path(out) if out else Path(model_dir) / ONNX_NAME, force)
+    quiet_tensorflow()
     import onnx
     import tensorflow as tf
     import tf2onnx
 
-    from .files import check_writable
     from .models import load_model
 
     model_dir = Path(model_dir)
     out = Path(out) if out else model_dir / ONNX_NAME
-    check_writable(out, force)
     models = models or {t: load_model(model_dir / f"{t}.keras") for t in TARGETS}
     onset, length = (models[t] for t in TARGETS)
 

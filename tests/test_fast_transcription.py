@@ -64,6 +64,19 @@ def test_export_of_a_new_model_keeps_both_lstm_directions(tmp_path):
         export_onnx(tmp_path)
 
 
+def test_cli_export_writes_checks_and_never_overwrites(tmp_path):
+    for f in ("onset.keras", "length.keras"):
+        shutil.copy(DEFAULT_MODELS / f, tmp_path / f)
+    res = run_cli("export", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "transcriber.onnx: written" in res.stdout
+    diff = float(res.stdout.split("difference:")[1])
+    assert diff <= 1e-4
+    assert lines(res.stderr) == []  # no TensorFlow / converter chatter
+    res = run_cli("export", tmp_path)
+    assert res.returncode == 1 and "already exists" in res.stderr and len(lines(res.stderr)) == 1
+
+
 def test_stale_export_is_noticed_and_keras_is_used(tmp_path, capsys):
     for f in ("onset.keras", "length.keras", ONNX_NAME, "decoder.json"):
         shutil.copy(DEFAULT_MODELS / f, tmp_path / f)

@@ -118,7 +118,8 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     expected = {"not_audio": "not a readable audio file", "missing_audio": "audio file not found",
                 "missing_model": "onset.keras", "bad_out": "sub",
-                "directory": "no audio files in this folder", "zero_bytes": "empty file (0 bytes)"}[case]
+                "directory": "no audio files in this folder",
+                "zero_bytes": "empty file (0 bytes)"}[case]
     assert expected in lines[0]
     assert not (tmp_path / "x.mid").exists()
 

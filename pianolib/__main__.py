@@ -142,9 +142,14 @@ def _cmd_train(a) -> None:
                                seed=cfg.seed, force=a.force,
                                targets=tuple(a.target or ("onset", "length")),
                                init_from=cfg.init_from, config=cfg.to_dict())
-    from .export import export_onnx
+    from pathlib import Path
 
-    print(f"{export_onnx(out, force=True)}: ONNX export for transcription without TensorFlow")
+    from .export import TARGETS, export_onnx
+
+    if all((Path(out) / f"{t}.keras").is_file() for t in TARGETS):
+        print(f"{export_onnx(out, force=True)}: ONNX export (transcription without TensorFlow)")
+    else:
+        print(f"notice: {out} lacks one of {', '.join(TARGETS)}.keras: no ONNX export")
     if not a.no_tune:
         from .tune import tune_decoder
 
@@ -171,14 +176,18 @@ def _cmd_transcribe(a) -> int:
         tr.use_decoder(a.decoder)
         if a.onset_threshold is not None:
             tr.onset_threshold = a.onset_threshold
+    import io
+
+    # one file: its error is the command's one line (printed by main), not a report line
     result = transcribe_many(plan, tr, force=a.force, jobs=a.jobs,
-                             progress=False if a.no_progress else None)
+                             progress=False if a.no_progress else None,
+                             stream=io.StringIO() if len(plan) == 1 else None)
     if len(plan) == 1 and not result.failed:
         print(f"{plan[0][1]}: {result.done[0][2]} notes")
     elif len(plan) > 1:
         print(result.summary())
     if len(plan) == 1 and result.failed:
-        raise PianolibError(result.failed[0][1].removeprefix("error: "))
+        raise PianolibError(result.failed[0][1])
     return 1 if result.failed else 0
 
 

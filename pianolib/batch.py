@@ -40,7 +40,9 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[tuple[Path, Path]]:
         path = Path(given)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*")
-                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+                           if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+                           and not any(part.startswith(".") for part in
+                                       p.relative_to(path).parts))  # e.g. macOS ._take.wav
             if not files:
                 raise PianolibError(f"{path}: no audio files in this folder "
                                     f"({', '.join(sorted(AUDIO_SUFFIXES)[:6])}, ...)")
@@ -78,19 +80,25 @@ def plan_outputs(pairs: list[tuple[Path, Path]], out: str | os.PathLike,
     from .files import check_writable
 
     out = Path(out)
-    single = len(pairs) == 1 and not out.is_dir() and out.suffix.lower() in (".mid", ".midi")
+    midi_suffix = out.suffix.lower() in (".mid", ".midi")
+    single = len(pairs) == 1 and not out.is_dir() and midi_suffix
     if single:
         plan = [(pairs[0][0], out)]
     else:
         if out.exists() and not out.is_dir():
             raise PianolibError(f"{out}: is a file; with several inputs -o must be a folder")
+        if midi_suffix and not out.exists():
+            raise PianolibError(f"{out}: {len(pairs)} inputs need an output folder, not a "
+                                "MIDI file name")
         plan = [(p, out / rel.with_suffix(".mid")) for p, rel in pairs]
-    targets: dict[Path, Path] = {}
+    targets: dict[str, Path] = {}
     for audio, midi in plan:
-        if midi in targets:
-            raise PianolibError(f"{midi}: both {targets[midi]} and {audio} would be written "
-                                "here; give them as separate folders")
-        targets[midi] = audio
+        key = str(midi).casefold()  # Take.wav and take.wav clash on macOS and Windows
+        if key in targets:
+            raise PianolibError(f"{midi}: both {targets[key]} and {audio} would be written "
+                                "here; rename one of them or give them in separate folders")
+        targets[key] = audio
+    targets = {m: a for a, m in plan}
     existing = [m for m in targets if m.exists()]
     if existing and not force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
@@ -186,7 +194,7 @@ def transcribe_many(plan: list[tuple[Path, Path]], transcriber, force: bool = Fa
                 midi.parent.mkdir(parents=True, exist_ok=True)
                 report(audio, midi, len(transcribe(audio, midi, force=force,
                                                    transcriber=transcriber)))
-            except (PianolibError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - one file's failure must not end the run
                 report(audio, midi, exc)
     result.seconds = time.perf_counter() - t0
     if bar:
@@ -210,8 +218,10 @@ def _worker_run(args) -> int | str:
     try:
         midi.parent.mkdir(parents=True, exist_ok=True)
         return len(transcribe(audio, midi, force=force, transcriber=_WORKER["tr"]))
-    except (PianolibError, OSError) as exc:
+    except PianolibError as exc:
         return f"error: {exc}"
+    except Exception as exc:  # noqa: BLE001 - reported as this file's failure
+        return f"error: {audio}: {exc}"
 
 
 def _run_parallel(todo, transcriber, force, jobs, report) -> None:
@@ -220,14 +230,21 @@ def _run_parallel(todo, transcriber, force, jobs, report) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     kwargs = {k: getattr(transcriber, k) for k in ("model_dir", "onset_threshold",
-              "length_threshold", "min_frames", "decoder", "reonset", "runtime")}
-    kwargs["threads"] = 1
+              "length_threshold", "min_frames", "decoder", "reonset", "runtime", "prefetch")}
+    kwargs["threads"] = 1  # the workers share the cores
     with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(kwargs,)) as pool:
         futures = {pool.submit(_worker_run, (a, m, force)): (a, m) for a, m in todo}
         from concurrent.futures import as_completed
 
-        for fut in as_completed(futures):
-            audio, midi = futures[fut]
-            out = fut.result()
-            report(audio, midi, PianolibError(out[7:]) if isinstance(out, str) else out)
+        try:
+            for fut in as_completed(futures):
+                audio, midi = futures[fut]
+                try:
+                    out = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed (out of memory)
+                    out = f"error: {audio}: worker process failed ({exc})"
+                report(audio, midi, PianolibError(out[7:]) if isinstance(out, str) else out)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise

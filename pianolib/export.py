@@ -49,8 +49,8 @@ def source_hashes(model_dir: Path) -> dict[str, str]:
             if (model_dir / f"{t}.keras").is_file()}
 
 
-def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: bool = False,
-                models: dict | None = None) -> Path:
+def export_onnx(model_dir: str | Path, out: str | Path | None = None,
+                force: bool = False) -> Path:
     """Write ``transcriber.onnx``: the Onset and Length models as one two-output ONNX graph.
 
     Notebook: 05_midi_merge.ipynb
@@ -59,7 +59,6 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: boo
         model_dir: Folder with ``onset.keras`` and ``length.keras``.
         out: Output file (default ``model_dir/transcriber.onnx``).
         force: Replace an existing file.
-        models: Already loaded Keras models ``{"onset": m, "length": m}`` (else loaded).
 
     Returns:
         The written path. Inputs: ``cqt`` ``(batch, frames, 264)`` float32; outputs ``onset``
@@ -81,7 +80,7 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: boo
 
     model_dir = Path(model_dir)
     out = Path(out) if out else model_dir / ONNX_NAME
-    models = models or {t: load_model(model_dir / f"{t}.keras") for t in TARGETS}
+    models = {t: load_model(model_dir / f"{t}.keras") for t in TARGETS}
     onset, length = (models[t] for t in TARGETS)
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, N_BINS), tf.float32, name="cqt")])
@@ -100,6 +99,10 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None, force: boo
         node.output[:] = [names.get(n, n) for n in node.output]
     for o in proto.graph.output:
         o.name = names[o.name]
+    # outputs in the order of TARGETS, so that ``session.run(None, ...)`` gives onset, length
+    ordered = sorted(proto.graph.output, key=lambda o: TARGETS.index(o.name))
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
     meta = {"pianolib": "transcriber", "outputs": ",".join(TARGETS),
             **{f"sha256:{k}": v for k, v in source_hashes(model_dir).items()}}
     del proto.metadata_props[:]

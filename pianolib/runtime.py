@@ -51,7 +51,10 @@ class OnnxModels:
             raise PianolibError(f"{self.path}: not a loadable ONNX model ({exc})") from None
         self.input = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        self.outputs = [n for n in ("onset", "length") if n in names] or names
+        if not {"onset", "length"} <= set(names):
+            raise PianolibError(f"{self.path}: expected outputs 'onset' and 'length', "
+                                f"found {names} (not a pianolib export)")
+        self.outputs = ["onset", "length"]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
@@ -59,10 +62,12 @@ class OnnxModels:
 
 
 def onnx_status(model_dir: str | os.PathLike, models: OnnxModels | None = None) -> str:
-    """``"ok"``, ``"missing"``, ``"stale"`` (made from other ``.keras`` files) or ``"no-runtime"``.
+    """``"ok"``, ``"missing"``, ``"stale"`` (made from other ``.keras`` files), ``"broken"``
+    (not loadable) or ``"no-runtime"`` (onnxruntime not installed).
 
     A folder with only ``transcriber.onnx`` (no ``.keras`` files) is ``"ok"``: the export is
-    all that transcription needs. ``models``: the folder's session, if already loaded.
+    all that transcription needs. ``models``: the folder's session, if already loaded (the
+    metadata is read from it).
 
     Notebook: 05_midi_merge.ipynb
     """
@@ -75,8 +80,12 @@ def onnx_status(model_dir: str | os.PathLike, models: OnnxModels | None = None) 
         return "missing"
     if importlib.util.find_spec("onnxruntime") is None:
         return "no-runtime"
-    meta = (models or OnnxModels(model_dir / ONNX_NAME)).metadata
+    if models is None:
+        try:
+            models = OnnxModels(model_dir / ONNX_NAME)
+        except PianolibError:
+            return "broken"
     for name, sha in source_hashes(model_dir).items():
-        if meta.get(f"sha256:{name}") != sha:
+        if models.metadata.get(f"sha256:{name}") != sha:
             return "stale"
     return "ok"

@@ -66,22 +66,27 @@ def run_process(cmd: list[str], env: dict | None = None, poll_s: float = 0.005) 
     The peak is the child's own high-water mark (``VmHWM`` of ``/proc/PID/status``), read
     until it exits (``ru_maxrss`` would also count this parent's memory across fork/exec).
     """
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, **(env or {})}, text=True)
-    peak_kb = 0
-    status = Path(f"/proc/{proc.pid}/status")
-    while proc.poll() is None:
-        try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak_kb = max(peak_kb, int(line.split()[1]))
-        except (OSError, ValueError):
-            pass
-        time.sleep(poll_s)
-    out, err = proc.communicate()
-    return {"seconds": time.perf_counter() - t0, "rc": proc.returncode, "stdout": out,
-            "stderr": [line for line in err.splitlines() if line.strip()],
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        # files, not pipes: a chatty child cannot fill a pipe and hang
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True,
+                                env={**os.environ, **(env or {})})
+        peak_kb = 0
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+            except (OSError, ValueError):
+                pass
+            time.sleep(poll_s)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    return {"seconds": seconds, "rc": proc.returncode, "stdout": stdout,
+            "stderr": [line for line in stderr.splitlines() if line.strip()],
             "peak_mb": peak_kb / 1024}
 
 
@@ -89,7 +94,8 @@ _STAGES_CODE = """
 import json, sys, time
 t0 = time.perf_counter()
 from pianolib.transcribe import Transcriber, transcribe
-tr = Transcriber(sys.argv[3], runtime=None if sys.argv[4] == "auto" else sys.argv[4])
+tr = Transcriber(sys.argv[3], runtime=None if sys.argv[4] == "auto" else sys.argv[4],
+                 prefetch=False)  # stages one after the other, so that their times add up
 timer = {"startup": time.perf_counter() - t0}
 transcribe(sys.argv[1], sys.argv[2], force=True, transcriber=tr, timer=timer)
 print(json.dumps(timer))
@@ -102,7 +108,9 @@ def stage_times(audio: str | Path, model_dir: str | Path | None = None,
 
     ``startup`` counts from the first import of pianolib to loaded models; the interpreter's
     own start is the difference between ``process`` (the whole child, timed from outside) and
-    the sum of the stages.
+    the sum of the stages. The stages run one after the other here (no prefetch thread), so
+    their sum is more than a normal run's wall time, where reading and the CQT of the next
+    block overlap the models.
 
     Notebook: 06_evaluation_and_comparison.ipynb
     """
@@ -144,7 +152,7 @@ def measure_speed(seconds: float = 300.0, model_dir=None, repeats: int = 2,
         memory_minutes: Also transcribe a recording this long (peak memory); None skips it.
         basic_pitch: Also run Basic Pitch when it is installed.
         runtime: Our model runtime (``auto``, ``onnx``, ``keras``).
-        jobs: ``--jobs`` of our many-files run.
+        jobs: ``--jobs`` of our many-files run (peak memory is then the parent's only).
 
     Returns:
         ``{"rows": [...], "stages": {...}}``: one row per (system, task) with seconds,

@@ -104,7 +104,14 @@ def audio_blocks(path: str | os.PathLike, sr: int = SR,
             wanted = int(np.ceil(f.frames * sr / f.samplerate))  # librosa's fix_length
         given = 0
         step = max(int(block_seconds * f.samplerate), 1)
-        for block in f.blocks(blocksize=step, dtype="float32", always_2d=True):
+        blocks = f.blocks(blocksize=step, dtype="float32", always_2d=True)
+        while True:
+            try:
+                block = next(blocks)
+            except StopIteration:
+                break
+            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:  # truncated/corrupt
+                raise AudioError(f"{path}: audio data cannot be read ({exc})") from None
             y = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
             if not np.all(np.isfinite(y)):
                 raise AudioError(f"{path}: audio contains NaN or infinite samples")
@@ -134,6 +141,8 @@ def feature_blocks(blocks: Iterable[np.ndarray],
     """
     from .features import compute_features
 
+    if block_seconds < 1.0:
+        raise ValueError(f"block_seconds must be at least 1 s, got {block_seconds}")
     block = int(block_seconds * SR) // HOP_LENGTH * HOP_LENGTH
     ctx = int(BLOCK_CONTEXT * SR) // HOP_LENGTH * HOP_LENGTH
     parts: list[np.ndarray] = []
@@ -187,20 +196,29 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
     stop = threading.Event()
     done = object()
 
+    def put(entry) -> bool:
+        """Hand one entry over unless the caller has stopped; True if handed over."""
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work():
+        it = iter(items)
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put((True, item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in it:
+                if not put((True, item)):
                     return
-            q.put((True, done))
+            put((True, done))
         except BaseException as exc:  # handed to the caller, raised there
-            q.put((False, exc))
+            put((False, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # e.g. closes the audio file of a generator stopped early
 
     thread = threading.Thread(target=work, daemon=True, name="pianolib-prefetch")
     thread.start()
@@ -214,6 +232,7 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
             yield item
     finally:
         stop.set()
+        thread.join(timeout=5)
 
 
 class _Growing:
@@ -272,7 +291,7 @@ def predict_stream(infer: Callable[[np.ndarray], list[np.ndarray]],
         x = np.stack(pending)
         if len(x) < batch_size:
             x = np.concatenate([x, np.zeros((batch_size - len(x), span, N_BINS), np.float32)])
-        for out, y in zip(outs, infer(x)):
+        for out, y in zip(outs, infer(x), strict=True):
             out.add(np.asarray(y, np.float32)[: len(pending), context: context + window]
                     .reshape(-1, N_KEYS))
         pending.clear()

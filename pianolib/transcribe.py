@@ -189,18 +189,29 @@ class Transcriber:
             self.runtime = "keras"
         self.onnx = None
         if self.runtime in (None, "onnx"):
-            status = onnx_status(self.model_dir)
+            path = self.model_dir / ONNX_NAME
+            session, problem = None, None
+            try:
+                session = OnnxModels(path, self.threads) if path.is_file() else None
+            except PianolibError as exc:
+                problem = str(exc)
+            status = onnx_status(self.model_dir, session) if session else (
+                "broken" if problem else onnx_status(self.model_dir))
             if status == "ok":
-                self.onnx = OnnxModels(self.model_dir / ONNX_NAME, self.threads)
-                self.runtime = "onnx"
+                self.onnx, self.runtime = session, "onnx"
             elif self.runtime == "onnx":
-                raise PianolibError(f"{self.model_dir / ONNX_NAME}: cannot use the ONNX export "
-                                    f"({status}); run `python -m pianolib export "
-                                    f"{self.model_dir} --force`")
+                why = {"missing": "not found; run `python -m pianolib export`",
+                       "stale": "stale (made from other .keras files); run `python -m "
+                                f"pianolib export {self.model_dir} --force`",
+                       "broken": problem,
+                       "no-runtime": "onnxruntime is not installed (pip install onnxruntime)"}
+                raise PianolibError(f"{path}: cannot use the ONNX export: {why[status]}")
             else:
-                if status == "stale":
-                    print(f"notice: {self.model_dir / ONNX_NAME} was made from other .keras "
-                          "files; using Keras (re-export with `python -m pianolib export`)",
+                if status in ("stale", "broken"):
+                    what = ("was made from other .keras files" if status == "stale"
+                            else "cannot be loaded")
+                    print(f"notice: {path} {what}; using Keras (re-export with "
+                          f"`python -m pianolib export {self.model_dir} --force`)",
                           file=sys.stderr)
                 self.runtime = "keras"
         if self.runtime == "keras":
@@ -254,15 +265,18 @@ class Transcriber:
 
         def timed(it, key):
             it = iter(it)
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    item = next(it)
-                except StopIteration:
-                    timer[key] += time.perf_counter() - t0
-                    return
-                timer[key] += time.perf_counter() - t0
-                yield item
+            try:
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        return
+                    finally:
+                        timer[key] += time.perf_counter() - t0
+                    yield item
+            finally:
+                it.close()
 
         def infer(x):
             t0 = time.perf_counter()
@@ -275,7 +289,10 @@ class Transcriber:
         feats = timed(feature_blocks(audio), "cqt")
         if self.prefetch:
             feats = prefetch(feats)
-        probs = predict_stream(infer, feats, 2, expected_frames=expected_frames(path))
+        try:
+            probs = predict_stream(infer, feats, 2, expected_frames=expected_frames(path))
+        finally:
+            feats.close()  # stops the prefetch thread and closes the file, also on errors
         # the cqt timer includes the audio pulled through it: keep the stages apart
         timer["cqt"] -= timer["audio"] - t_audio
         return tuple(probs)
@@ -331,16 +348,16 @@ def transcribe(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         PianolibError: Unreadable audio, missing model, or an output that exists (without
             ``force``) or cannot be written - checked before any work is done.
     """
+    import sys
     import time
-    import warnings
 
     from .files import check_writable
 
     check_writable(midi_path, force)
     info = probe_audio(audio_path)  # a bad file is refused before models load
     if info["frames"] == 0:
-        warnings.warn(f"{audio_path}: no audio samples; the transcription is empty",
-                      stacklevel=2)
+        print(f"notice: {audio_path}: no audio samples; the MIDI file is empty",
+              file=sys.stderr)
     transcriber = transcriber or Transcriber(Path(model_dir))
     notes = transcriber.transcribe_file(audio_path, timer)
     t0 = time.perf_counter()

@@ -128,18 +128,25 @@ def audio_blocks(path: str | os.PathLike, sr: int = SR,
                 yield tail
 
 
-def feature_blocks(blocks: Iterable[np.ndarray],
-                   block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
+def feature_blocks(blocks: Iterable[np.ndarray], block_seconds: float = BLOCK_SECONDS,
+                   transform: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> Iterator[np.ndarray]:
     """Consecutive frames of the log-CQT of the concatenated ``blocks``.
 
     Each CQT block of ``block_seconds`` is computed with :data:`BLOCK_CONTEXT` seconds of
     audio on both sides (longer than half the longest CQT filter) and keeps only its own
     frames; audio no longer needed is dropped. A signal no longer than one block plus its
-    context is transformed in one go, so short files give exactly ``compute_features(y)``.
+    context is transformed in one go, so short files give exactly ``transform(y)``.
+
+    ``transform`` turns audio into features: by default
+    :func:`pianolib.fastcqt.fast_features` (librosa's CQT without librosa's start-up, equal
+    within 1e-4); :func:`pianolib.features.compute_features` gives librosa's own values.
 
     Notebook: 05_midi_merge.ipynb
     """
-    from .features import compute_features
+    if transform is None:
+        from .fastcqt import fast_features as transform
+    compute_features = transform
 
     if block_seconds < 1.0:
         raise ValueError(f"block_seconds must be at least 1 s, got {block_seconds}")

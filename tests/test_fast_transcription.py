@@ -153,16 +153,49 @@ def test_streamed_features_equal_block_features(n):
     multiples of a block."""
     y = np.resize(load_audio(SAMPLE_AUDIO[2]), n).astype(np.float32)
     ref = reference_block_features(y)
-    np.testing.assert_array_equal(features_in_blocks(y), ref)
+    np.testing.assert_array_equal(features_in_blocks(y, transform=compute_features), ref)
     assert len(ref) == 1 + n // 160
     rng = np.random.default_rng(n)
     cuts = np.sort(rng.integers(0, n, 5))
-    got = np.concatenate(list(feature_blocks(np.split(y, cuts))))
+    got = np.concatenate(list(feature_blocks(np.split(y, cuts), transform=compute_features)))
     np.testing.assert_array_equal(got, ref)
     if n <= 352_000:  # one block: exactly the whole-signal CQT
         np.testing.assert_array_equal(got, compute_features(y))
     else:  # blocks with 2 s of context: equal to the whole-signal CQT within 1e-4 (log scale)
         np.testing.assert_allclose(got[:3000], compute_features(y)[:3000], atol=2e-3)
+
+
+def test_fast_cqt_equals_librosa_within_1e_4():
+    """The transcription path's CQT (no librosa import) against librosa's, on every sample clip
+    and on noise, magnitudes and the log features the models see; and the shipped filter file
+    is what librosa builds today."""
+    from pianolib.fastcqt import FILTERS_PATH, build_filters, fast_cqt, fast_features
+    from pianolib.features import cqt
+
+    rng = np.random.default_rng(0)
+    signals = [load_audio(p) for p in SAMPLE_AUDIO] + [
+        rng.normal(0, 0.1, 16000 * 7).astype(np.float32), np.zeros(500, np.float32)]
+    for y in signals:
+        ref, got = cqt(y), fast_cqt(y)
+        assert got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, rtol=1e-2, atol=1e-6)
+        assert np.abs(fast_features(y) - compute_features(y)).max() <= 1e-4
+    shipped = dict(np.load(FILTERS_PATH))
+    fresh = build_filters(None)
+    assert set(shipped) == set(fresh)
+    for k in fresh:
+        np.testing.assert_allclose(shipped[k], fresh[k], rtol=1e-6, atol=1e-9)
+
+
+def test_transcription_path_does_not_import_librosa(tmp_path):
+    code = ("import sys\n"
+            "from pianolib.__main__ import main\n"
+            f"rc = main(['transcribe', r'{SAMPLE_AUDIO[0]}', '-o', r'{tmp_path / 'a.mid'}'])\n"
+            "assert rc == 0\n"
+            "heavy = [m for m in ('librosa', 'tensorflow', 'keras', 'numba') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
 
 
 def test_memoised_cqt_filters_give_librosa_values():

@@ -24,6 +24,8 @@ import numpy as np
 
 from .config import SR
 
+#: Characters of a failed command's last error line kept in the table.
+MESSAGE_CHARS = 150
 #: The stages of :func:`stage_times`, in pipeline order.
 STAGES = ("startup", "audio", "cqt", "models", "decode", "midi")
 
@@ -237,7 +239,7 @@ def speed_table(result: dict) -> str:
     parts = ", ".join(f"{k} {st[k]:.2f}" for k in ("python",) + STAGES)
     for ser, why in result.get("basic_pitch_failed", {}).items():
         lines.append("")
-        lines.append(f"basic-pitch ({ser}) did not run here: {why[:160]}")
+        lines.append(f"basic-pitch ({ser}) did not run here: {why[:MESSAGE_CHARS]}")
     lines.append("")
     lines.append(f"Stages of one {result['seconds']:g}-s run (s): {parts}; "
                  f"process {st['process']:.2f}.")

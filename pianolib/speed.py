@@ -246,6 +246,14 @@ def speed_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def speed_markdown(result: dict) -> str:
+    """``speed.md``: the date, how it was measured, and :func:`speed_table`."""
+    return (f"Measured {result['date']} with `python -m pianolib speed` on this machine "
+            f"({os.cpu_count()} CPU cores): whole processes as a user runs them, start-up "
+            f"included, best of {result.get('repeats', 2)} alternating runs; files are 44.1 kHz "
+            "stereo WAV.\n\n" + speed_table(result) + "\n")
+
+
 def write_speed(out: str | Path = "data/bench", force: bool = False, **kwargs) -> str:
     """Run :func:`measure_speed` and write ``speed.json`` and ``speed.md`` (the README's table).
 
@@ -261,15 +269,11 @@ def write_speed(out: str | Path = "data/bench", force: bool = False, **kwargs) -
     for name in ("speed.json", "speed.md"):
         check_writable(out / name, force)
     result = measure_speed(**kwargs)
-    stamp = dt.datetime.now().strftime("%Y-%m-%d")
-    result["date"] = stamp
+    result["date"] = dt.datetime.now().strftime("%Y-%m-%d")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "speed.json", result, force=True)
-    cmd = "python -m pianolib speed"
-    md = (f"Measured {stamp} with `{cmd}` on this machine ({os.cpu_count()} CPU cores): whole "
-          "processes as a user runs them, start-up included, best of "
-          f"{kwargs.get('repeats', 2)} alternating runs; files are 44.1 kHz stereo WAV.\n\n"
-          + speed_table(result) + "\n")
+    result["repeats"] = kwargs.get("repeats", 2)
+    md = speed_markdown(result)
     with atomic_write(out / "speed.md", force=True) as tmp:
         tmp.write_text(md)
     return md

@@ -23,6 +23,7 @@ module                  what it does                                    taught i
 ``export``/``runtime``  Keras -> ONNX, inference with ONNX Runtime      05
 ``batch``               many files per run, mirrored output names       05
 ``speed``               whole-process speed and memory                  06
+``noteends``            note ends early/late by register, velocity F1   06
 ``evaluate``, ``tune``  mir_eval scores, decoder thresholds             05
 ``widgets``, ``plots``  listening widget, pictures                      01-05
 ``bench``               comparison with Basic Pitch                     06

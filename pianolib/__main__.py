@@ -191,6 +191,27 @@ def _cmd_transcribe(a) -> int:
     return 1 if result.failed else 0
 
 
+def _cmd_note_ends(a) -> None:
+    from .noteends import note_ends_report
+
+    if a.json:
+        from .files import check_writable
+
+        check_writable(a.json, a.force)
+    report = note_ends_report(a.folder, split=a.split, models=a.models)
+    if a.json:
+        from .files import write_json
+
+        write_json(a.json, report, force=a.force)
+    print(f"pieces: {report['pieces']}")
+    for k, v in report["velocity"].items():
+        print(f"{k:>24}: {v:.4f}")
+    print(f"{'note ends':>16} {'notes':>6} {'median ms':>10} {'early':>6} {'right':>6} {'late':>6}")
+    for name, r in report["offsets"].items():
+        print(f"{name:>16} {r['notes']:>6} {r['median_ms']:>10.1f} {r['early']:>6.3f} "
+              f"{r['right']:>6.3f} {r['late']:>6.3f}")
+
+
 def _cmd_export(a) -> None:
     from .export import export_onnx, max_difference
 
@@ -262,6 +283,15 @@ def _register_models(sub) -> None:
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--force", action="store_true", help="overwrite existing outputs")
     tr.set_defaults(func=_cmd_transcribe)
+
+    ne = sub.add_parser("note-ends", help="where note ends go wrong (early/late by register) "
+                                          "and note F1 with velocity")
+    ne.add_argument("folder", help="built dataset (uses --split) or folder of audio + labels")
+    ne.add_argument("--split", default="test")
+    ne.add_argument("--models", default=str(DEFAULT_MODELS))
+    ne.add_argument("--json", help="write the report here")
+    ne.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    ne.set_defaults(func=_cmd_note_ends)
 
     ex = sub.add_parser("export", help="write MODELS/transcriber.onnx (inference without "
                                        "TensorFlow) and check it against the Keras models")

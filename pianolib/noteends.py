@@ -25,10 +25,12 @@ import warnings
 import mir_eval
 import numpy as np
 
+from .config import MAX_MIDI, MIN_MIDI
 from .midi import sort_notes
 
 #: Registers of the report, by MIDI pitch (low end inclusive).
-REGISTERS = {"low (A0-B2)": (21, 48), "middle (C3-B4)": (48, 72), "high (C5-C8)": (72, 109)}
+REGISTERS = {"low (A0-B2)": (MIN_MIDI, 48), "middle (C3-B4)": (48, 72),
+             "high (C5-C8)": (72, MAX_MIDI + 1)}
 
 
 def _intervals(notes: np.ndarray) -> np.ndarray:

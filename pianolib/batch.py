@@ -91,14 +91,14 @@ def plan_outputs(pairs: list[tuple[Path, Path]], out: str | os.PathLike,
             raise PianolibError(f"{out}: {len(pairs)} inputs need an output folder, not a "
                                 "MIDI file name")
         plan = [(p, out / rel.with_suffix(".mid")) for p, rel in pairs]
-    targets: dict[str, Path] = {}
+    seen: dict[str, Path] = {}
     for audio, midi in plan:
         key = str(midi).casefold()  # Take.wav and take.wav clash on macOS and Windows
-        if key in targets:
-            raise PianolibError(f"{midi}: both {targets[key]} and {audio} would be written "
+        if key in seen:
+            raise PianolibError(f"{midi}: both {seen[key]} and {audio} would be written "
                                 "here; rename one of them or give them in separate folders")
-        targets[key] = audio
-    targets = {m: a for a, m in plan}
+        seen[key] = audio
+    targets = [midi for _, midi in plan]
     existing = [m for m in targets if m.exists()]
     if existing and not force:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""

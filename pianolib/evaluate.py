@@ -39,6 +39,30 @@ def _roll_to_mir(roll: np.ndarray):
     return times, freqs
 
 
+def note_intervals(notes: np.ndarray) -> np.ndarray:
+    """``(onset, offset)`` of a note list for ``mir_eval``, which needs positive lengths."""
+    iv = notes[:, :2].copy()
+    iv[:, 1] = np.maximum(iv[:, 1], iv[:, 0] + 1e-3)
+    return iv
+
+
+def folder_pairs(folder: str | os.PathLike, split: str = "test"):
+    """``(audio, labels)`` pairs and names of a built dataset's split or of a folder.
+
+    Notebook: 05_midi_merge.ipynb
+
+    Raises:
+        PianolibError: An unknown split, or nothing to evaluate.
+    """
+    if (Path(folder) / "manifest.csv").is_file():
+        pairs, names = dataset_pairs(folder, split)
+    else:
+        pairs, names = find_pairs(folder), None
+    if not pairs:
+        raise PianolibError(f"{folder}: nothing to evaluate in split {split!r}")
+    return pairs, names
+
+
 def evaluate_notes(ref: np.ndarray, est: np.ndarray, n_frames: int | None = None) -> dict:
     """Note, note-with-offset and frame scores of estimated notes against reference notes.
 
@@ -54,14 +78,8 @@ def evaluate_notes(ref: np.ndarray, est: np.ndarray, n_frames: int | None = None
     """
     ref, est = sort_notes(ref), sort_notes(est)
     out = {}
-
-    def intervals(n):
-        iv = n[:, :2].copy()
-        iv[:, 1] = np.maximum(iv[:, 1], iv[:, 0] + 1e-3)  # mir_eval needs positive lengths
-        return iv
-
-    ri, rp = intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2])
-    ei, ep = intervals(est), mir_eval.util.midi_to_hz(est[:, 2])
+    ri, rp = note_intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2])
+    ei, ep = note_intervals(est), mir_eval.util.midi_to_hz(est[:, 2])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if len(ref) and len(est):
@@ -213,12 +231,7 @@ def evaluate_folder(folder: str | os.PathLike, transcriber=None, split: str = "t
 
     if out_csv:
         check_writable(out_csv, force)
-    if (Path(folder) / "manifest.csv").is_file():
-        pairs, names = dataset_pairs(folder, split)
-    else:
-        pairs, names = find_pairs(folder), None
-    if not pairs:
-        raise PianolibError(f"{folder}: nothing to evaluate in split {split!r}")
+    pairs, names = folder_pairs(folder, split)
     if transcriber is None:
         from .transcribe import DEFAULT_MODELS, Transcriber
 

@@ -70,7 +70,9 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None,
     from .config import quiet_tensorflow
     from .files import check_writable
 
-    check_writable(Path(out) if out else Path(model_dir) / ONNX_NAME, force)
+    model_dir = Path(model_dir)
+    out = Path(out) if out else model_dir / ONNX_NAME
+    check_writable(out, force)
     quiet_tensorflow()
     import onnx
     import tensorflow as tf
@@ -78,8 +80,6 @@ def export_onnx(model_dir: str | Path, out: str | Path | None = None,
 
     from .models import load_model
 
-    model_dir = Path(model_dir)
-    out = Path(out) if out else model_dir / ONNX_NAME
     models = {t: load_model(model_dir / f"{t}.keras") for t in TARGETS}
     onset, length = (models[t] for t in TARGETS)
 

@@ -159,16 +159,11 @@ def fast_cqt(y: np.ndarray) -> np.ndarray:
 
     Notebook: 05_midi_merge.ipynb
     """
-    from .features import _MIN_SAMPLES, n_frames_for
+    from .features import cqt_input
 
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"cqt expects mono audio (1-D), got shape {y.shape}")
-    n_frames = n_frames_for(y.size) if y.size else 0
+    y, n_frames = cqt_input(y)
     if n_frames == 0:
         return np.zeros((0, N_BINS), dtype=np.float32)
-    if y.size < _MIN_SAMPLES:
-        y = np.pad(y, (0, _MIN_SAMPLES - y.size))
     if not _SHARED:
         _SHARED.append(FastCQT())
     return _SHARED[0](y)[:n_frames]

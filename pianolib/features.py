@@ -26,6 +26,25 @@ def n_frames_for(num_samples: int) -> int:
     return 1 + int(num_samples) // HOP_LENGTH
 
 
+def cqt_input(y: np.ndarray) -> tuple[np.ndarray, int]:
+    """The audio a CQT of the series is computed on, and how many frames to keep.
+
+    Mono float32 only; a signal shorter than librosa's filters is zero-padded at the end
+    (which leaves the first frames unchanged). Shared by :func:`cqt` and
+    :func:`pianolib.fastcqt.fast_cqt`.
+
+    Raises:
+        ValueError: Not mono (1-D).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"cqt expects mono audio (1-D), got shape {y.shape}")
+    n_frames = n_frames_for(y.size) if y.size else 0
+    if 0 < y.size < _MIN_SAMPLES:
+        y = np.pad(y, (0, _MIN_SAMPLES - y.size))
+    return y, n_frames
+
+
 def _memoize_cqt_filters() -> None:
     """Keep librosa's CQT filter bank in memory between calls (same values, 2x faster).
 
@@ -75,14 +94,9 @@ def cqt(y: np.ndarray, sr: int = SR) -> np.ndarray:
     """
     import librosa
 
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"cqt expects mono audio (1-D), got shape {y.shape}")
-    n_frames = n_frames_for(y.size) if y.size else 0
+    y, n_frames = cqt_input(y)
     if n_frames == 0:
         return np.zeros((0, N_BINS), dtype=np.float32)
-    if y.size < _MIN_SAMPLES:  # zero-padding at the end leaves the first frames unchanged
-        y = np.pad(y, (0, _MIN_SAMPLES - y.size))
     _memoize_cqt_filters()
     C = librosa.cqt(
         y,

@@ -26,17 +26,12 @@ import mir_eval
 import numpy as np
 
 from .config import MAX_MIDI, MIN_MIDI
+from .evaluate import note_intervals
 from .midi import sort_notes
 
 #: Registers of the report, by MIDI pitch (low end inclusive).
 REGISTERS = {"low (A0-B2)": (MIN_MIDI, 48), "middle (C3-B4)": (48, 72),
              "high (C5-C8)": (72, MAX_MIDI + 1)}
-
-
-def _intervals(notes: np.ndarray) -> np.ndarray:
-    iv = notes[:, :2].copy()
-    iv[:, 1] = np.maximum(iv[:, 1], iv[:, 0] + 1e-3)
-    return iv
 
 
 def offset_deviations(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
@@ -50,7 +45,7 @@ def offset_deviations(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pairs = mir_eval.transcription.match_notes(
-            _intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2]), _intervals(est),
+            note_intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2]), note_intervals(est),
             mir_eval.util.midi_to_hz(est[:, 2]), offset_ratio=None)
     if not pairs:
         return np.zeros((0, 3))
@@ -89,8 +84,8 @@ def velocity_scores(ref: np.ndarray, est: np.ndarray) -> dict:
     if not len(ref) or not len(est):
         same = float(len(ref) == len(est))
         return {"note_velocity_f1": same, "note_offset_velocity_f1": same}
-    args = (_intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2]), ref[:, 3],
-            _intervals(est), mir_eval.util.midi_to_hz(est[:, 2]), est[:, 3])
+    args = (note_intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2]), ref[:, 3],
+            note_intervals(est), mir_eval.util.midi_to_hz(est[:, 2]), est[:, 3])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, _, f, _ = mir_eval.transcription_velocity.precision_recall_f1_overlap(
@@ -109,16 +104,10 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
     """
     from pathlib import Path
 
-    from .errors import PianolibError
-    from .evaluate import dataset_pairs, find_pairs, read_labels
+    from .evaluate import folder_pairs, read_labels
     from .transcribe import DEFAULT_MODELS, Transcriber
 
-    if (Path(folder) / "manifest.csv").is_file():
-        pairs, _ = dataset_pairs(folder, split)
-    else:
-        pairs = find_pairs(folder)
-    if not pairs:
-        raise PianolibError(f"{folder}: nothing to evaluate in split {split!r}")
+    pairs, _ = folder_pairs(folder, split)
     refs = [(audio, read_labels(label)) for audio, label in pairs]
     tr = Transcriber(models or DEFAULT_MODELS)
     devs, vel = [], []

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PianolibError
-
-ONNX_NAME = "transcriber.onnx"
+from .export import ONNX_NAME, TARGETS
 
 
 class OnnxModels:
@@ -51,10 +50,10 @@ class OnnxModels:
             raise PianolibError(f"{self.path}: not a loadable ONNX model ({exc})") from None
         self.input = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
-        if not {"onset", "length"} <= set(names):
-            raise PianolibError(f"{self.path}: expected outputs 'onset' and 'length', "
+        if not set(TARGETS) <= set(names):
+            raise PianolibError(f"{self.path}: expected outputs {', '.join(TARGETS)}, "
                                 f"found {names} (not a pianolib export)")
-        self.outputs = ["onset", "length"]
+        self.outputs = list(TARGETS)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:

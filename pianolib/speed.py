@@ -181,28 +181,28 @@ def measure_speed(seconds: float = 300.0, model_dir=None, repeats: int = 2,
         n_files, file_s = many
         files = [make_recording(folder / f"take{i:02d}.wav", file_s, offset=7.0 * i)
                  for i in range(n_files)]
-        tasks = [("1 file", seconds, [str(long)], tmp / "long.mid"),
-                 (f"{n_files} files", n_files * file_s, [str(folder)], tmp / "many-out")]
-        for task, audio_s, inputs, out in tasks:
+        (tmp / "bp").mkdir()
+        # (task, seconds of audio, our arguments, Basic Pitch's files)
+        tasks = [("1 file", seconds, [str(long), "-o", str(tmp / "long.mid")], [long]),
+                 (f"{n_files} files", n_files * file_s,
+                  ["--jobs", str(jobs), str(folder), "-o", str(tmp / "many-out")], files)]
+        for task, audio_s, our_args, bp_files in tasks:
+            cmds = {"pianolib": (ours + our_args, None)}  # name -> (command, Basic Pitch runtime)
+            if basic_pitch:
+                for ser in BASIC_PITCH_RUNTIMES:
+                    cmd = basic_pitch_command(tmp / "bp", bp_files, ser)
+                    if cmd:
+                        cmds[f"basic-pitch ({ser})"] = (cmd, ser)
             best: dict[str, dict] = {}
             for _ in range(repeats):
-                cmds = {"pianolib": ours + (["--jobs", str(jobs)] if len(inputs) == 1 and
-                                            Path(inputs[0]).is_dir() else []) + inputs +
-                        ["-o", str(out)]}
-                if basic_pitch:
-                    bp_files = files if Path(inputs[0]).is_dir() else inputs
-                    (tmp / "bp").mkdir(exist_ok=True)
-                    for ser in BASIC_PITCH_RUNTIMES:
-                        cmd = basic_pitch_command(tmp / "bp", bp_files, ser)
-                        if cmd and ser not in failed:
-                            cmds[f"basic-pitch ({ser})"] = cmd
-                for name, cmd in cmds.items():
-                    if name.startswith("basic-pitch"):
+                for name, (cmd, ser) in cmds.items():
+                    if ser in failed:
+                        continue
+                    if ser:  # Basic Pitch refuses to overwrite its outputs
                         for f in (tmp / "bp").iterdir():
                             f.unlink()
                     r = run_process(cmd)
-                    if r["rc"] != 0 and name.startswith("basic-pitch"):
-                        ser = name.split("(")[1].rstrip(")")
+                    if r["rc"] != 0 and ser:
                         failed[ser] = r["stderr"][-1] if r["stderr"] else f"exit {r['rc']}"
                         continue
                     if r["rc"] != 0:

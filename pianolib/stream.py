@@ -146,7 +146,6 @@ def feature_blocks(blocks: Iterable[np.ndarray], block_seconds: float = BLOCK_SE
     """
     if transform is None:
         from .fastcqt import fast_features as transform
-    compute_features = transform
 
     if block_seconds < 1.0:
         raise ValueError(f"block_seconds must be at least 1 s, got {block_seconds}")
@@ -159,7 +158,7 @@ def feature_blocks(blocks: Iterable[np.ndarray], block_seconds: float = BLOCK_SE
     def segment(lo, hi, count=block // HOP_LENGTH):
         with warnings.catch_warnings():  # librosa: "n_fft too large" on a short last block
             warnings.simplefilter("ignore", UserWarning)
-            f = compute_features(buf[lo - buf0: hi - buf0])
+            f = transform(buf[lo - buf0: hi - buf0])
         first = (start - lo) // HOP_LENGTH
         return f[first: first + count]
 
@@ -178,7 +177,7 @@ def feature_blocks(blocks: Iterable[np.ndarray], block_seconds: float = BLOCK_SE
     buf = np.concatenate([buf, *parts])
     n_frames = 1 + total // HOP_LENGTH if total else 0
     if start == 0 and n_frames:
-        yield compute_features(buf)
+        yield transform(buf)
         return
     while start // HOP_LENGTH < n_frames:
         yield segment(max(start - ctx, 0), total,

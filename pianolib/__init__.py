@@ -34,6 +34,22 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter quiet
 
+
+def _quiet_import_pretty_midi() -> None:
+    """Import pretty_midi (and through it pyfluidsynth) without its print to standard output.
+
+    pyfluidsynth >= 1.4 prints "'fluidsynth' was found at ..." on import whenever the ``CI``
+    environment variable is set, which would mix a library line into our commands' output.
+    """
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import pretty_midi  # noqa: F401
+
+
+_quiet_import_pretty_midi()
+
 from .audio import load_audio, write_audio  # noqa: E402
 from .chunks import make_chunks, unchunk
 from .config import BINS_PER_OCTAVE, FPS, HOP_LENGTH, MIN_MIDI, N_BINS, N_KEYS, SR, set_seed

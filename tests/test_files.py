@@ -124,3 +124,12 @@ def test_ctrl_c_during_a_build_leaves_the_old_dataset_and_no_litter(tmp_path):
     assert proc.returncode != 0
     assert (out / "manifest.csv").read_text() == "old"
     assert _leftovers(tmp_path) == []
+
+
+def test_importing_pianolib_prints_nothing_even_under_ci(tmp_path):
+    """pyfluidsynth prints a line on import when ``CI`` is set; our output must stay ours."""
+    env = dict(os.environ, CI="1")
+    out = subprocess.run([sys.executable, "-c", "import pianolib.files, pianolib.midi"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""

@@ -131,7 +131,8 @@ def _cmd_train(a) -> None:
                      batch_size=a.batch_size, onset_lr=a.onset_lr, length_lr=a.length_lr,
                      onset_pos_weight=a.onset_pos_weight, length_pos_weight=a.length_pos_weight,
                      units=a.units, max_minutes=a.max_minutes, seed=a.seed,
-                     init_from=a.init_from)
+                     init_from=a.init_from, targets=a.target, velocity_lr=a.velocity_lr,
+                     pedal_lr=a.pedal_lr)
     out = a.out or f"data/runs/{cfg.name}"
     report = train_transcriber(cfg.data, out, kind=cfg.arch, epochs=cfg.epochs,
                                batch_size=cfg.batch_size, seq_len=cfg.seq_len,
@@ -140,8 +141,9 @@ def _cmd_train(a) -> None:
                                length_pos_weight=cfg.length_pos_weight, units=cfg.units,
                                patience=cfg.patience, max_minutes=cfg.max_minutes,
                                seed=cfg.seed, force=a.force,
-                               targets=tuple(a.target or ("onset", "length")),
-                               init_from=cfg.init_from, config=cfg.to_dict())
+                               targets=cfg.targets, init_from=cfg.init_from,
+                               config=cfg.to_dict(), velocity_lr=cfg.velocity_lr,
+                               pedal_lr=cfg.pedal_lr, length_labels=cfg.length_labels)
     from pathlib import Path
 
     from .export import TARGETS, export_onnx
@@ -150,7 +152,7 @@ def _cmd_train(a) -> None:
         print(f"{export_onnx(out, force=True)}: ONNX export (transcription without TensorFlow)")
     else:
         print(f"notice: {out} lacks one of {', '.join(TARGETS)}.keras: no ONNX export")
-    if not a.no_tune:
+    if not a.no_tune and all((Path(out) / f"{t}.keras").is_file() for t in TARGETS):
         from .tune import tune_decoder
 
         print(tune_decoder(out, list(cfg.data), force=True))
@@ -171,7 +173,8 @@ def _cmd_transcribe(a) -> int:
     from .transcribe import Transcriber
 
     tr = Transcriber(a.models, runtime=a.runtime, decoder=a.decoder,
-                     onset_threshold=a.onset_threshold)
+                     onset_threshold=a.onset_threshold, velocity=not a.no_velocity,
+                     pedal=not a.no_pedal)
     if a.decoder:
         tr.use_decoder(a.decoder)
         if a.onset_threshold is not None:
@@ -204,8 +207,8 @@ def _cmd_note_ends(a) -> None:
 
         write_json(a.json, report, force=a.force)
     print(f"pieces: {report['pieces']}")
-    for k, v in report["velocity"].items():
-        print(f"{k:>24}: {v:.4f}")
+    for k, v in {**report["notes"], **report["velocity"], **report["pedal"]}.items():
+        print(f"{k:>24}: {v:.4f}" if isinstance(v, float) else f"{k:>24}: {v}")
     print(f"{'note ends':>16} {'notes':>6} {'median ms':>10} {'early':>6} {'right':>6} {'late':>6}")
     for name, r in report["offsets"].items():
         print(f"{name:>16} {r['notes']:>6} {r['median_ms']:>10.1f} {r['early']:>6.3f} "
@@ -242,7 +245,7 @@ def _cmd_evaluate(a) -> None:
 def _register_models(sub) -> None:
     from .transcribe import DEFAULT_MODELS
 
-    t = sub.add_parser("train", help="train the onset and length models")
+    t = sub.add_parser("train", help="train the onset, length (velocity, pedal) models")
     t.add_argument("--config", default="default",
                    help="named training recipe of pianolib.configs (default: default); "
                         "the flags below override its values")
@@ -261,8 +264,11 @@ def _register_models(sub) -> None:
                    help="time budget for both models together (epochs are cut to fit)")
     t.add_argument("--no-tune", action="store_true", help="skip tuning decoder thresholds")
     t.add_argument("--init-from", help="folder of models whose weights training starts from")
-    t.add_argument("--target", action="append", choices=["onset", "length"],
-                   help="train only this model (may repeat; default both)")
+    t.add_argument("--target", action="append",
+                   choices=["onset", "length", "velocity", "pedal"],
+                   help="train only this model (may repeat; default: the config's)")
+    t.add_argument("--velocity-lr", type=float, default=None)
+    t.add_argument("--pedal-lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=_cmd_train)
@@ -280,6 +286,9 @@ def _register_models(sub) -> None:
     tr.add_argument("--decoder", choices=["ours", "series"])
     tr.add_argument("--onset-threshold", type=float)
     tr.add_argument("--jobs", type=int, default=1, help="files transcribed at once (processes)")
+    tr.add_argument("--no-velocity", action="store_true",
+                    help="velocities from onset strength, not from the Velocity model")
+    tr.add_argument("--no-pedal", action="store_true", help="no sustain-pedal (CC64) events")
     tr.add_argument("--no-progress", action="store_true", help="no progress bar")
     tr.add_argument("--force", action="store_true", help="overwrite existing outputs")
     tr.set_defaults(func=_cmd_transcribe)

@@ -232,6 +232,9 @@ def _run_parallel(todo, transcriber, force, jobs, report) -> None:
     kwargs = {k: getattr(transcriber, k) for k in ("model_dir", "onset_threshold",
               "length_threshold", "min_frames", "decoder", "reonset", "runtime", "prefetch")}
     kwargs["threads"] = 1  # the workers share the cores
+    # the models the main transcriber found (so a missing one is not noticed again per worker)
+    kwargs.update(velocity="velocity" in transcriber.outputs, pedal="pedal" in transcriber.outputs,
+                  pedal_threshold=transcriber.pedal_threshold)
     with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(kwargs,)) as pool:
         futures = {pool.submit(_worker_run, (a, m, force)): (a, m) for a, m in todo}

@@ -45,6 +45,10 @@ class TrainConfig:
         data_commands: The commands that build ``data``.
         init_from: Model folder whose weights training starts from (a continued training),
             or None (from scratch).
+        targets: The models trained (of ``pianolib.train.TARGETS``).
+        velocity_lr, pedal_lr: Adam learning rates of the Velocity and Pedal models.
+        length_labels: ``"sounding"`` (ends extended by the sustain pedal) or ``"key"`` (ends
+            at key release; the Pedal model adds the sustain at decoding).
     """
 
     name: str
@@ -64,6 +68,10 @@ class TrainConfig:
     description: str = ""
     data_commands: tuple[str, ...] = (_CORPUS,)
     init_from: str | None = None
+    targets: tuple[str, ...] = ("onset", "length")
+    velocity_lr: float = 1e-3
+    pedal_lr: float = 1e-3
+    length_labels: str = "sounding"
 
     def to_dict(self) -> dict:
         """Every value, JSON-ready (for ``train.json``)."""
@@ -108,6 +116,17 @@ CONFIG_MAP["maps-synth-continued"] = replace(
     onset_lr=5e-4, length_lr=1e-3, max_minutes=48,
     description="arm b2: arm b (data/runs/maps-synth) trained 48 more minutes on the same data "
                 "from its weights, learning rates halved (its models were still improving)")
+CONFIG_MAP["velocity-pedal"] = replace(
+    CONFIG_MAP["maps-synth"], name="velocity-pedal", targets=("velocity", "pedal"),
+    max_minutes=44,
+    description="the Velocity and Pedal models (notebook 07) on the shipped recipe's data, "
+                "beside the shipped onset and length models; the pedal model learns from the "
+                "rendered items only (MAPS TSV labels carry no pedal)")
+CONFIG_MAP["key-length"] = replace(
+    CONFIG_MAP["maps-synth"], name="key-length", targets=("length",), length_labels="key",
+    max_minutes=25,
+    description="a Length model of key releases (no sustain extension), for the key/pedal "
+                "split of notebook 07: the sounding end is the later of key and pedal release")
 #: The recipe of the shipped models (``pianolib/data/models``): the best arm of the ablation
 #: (arm b; arm c+d scored lower on maps-dev and on the held-out piano, see the README).
 CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped")

@@ -373,6 +373,62 @@ def load_items(folder: str | Path, split: str | None = None) -> list[dict]:
     return items
 
 
+def key_release_notes(notes: np.ndarray, raw: np.ndarray, tolerance: float = 0.02) -> np.ndarray:
+    """The label notes with each end moved back to its key's release (no sustain extension).
+
+    A built item stores its notes with the sustain pedal applied (the sounding ends); its MIDI
+    file holds the played notes (key releases) and the pedal. Each stored note is matched to
+    the played note of the same pitch with the nearest onset (within ``tolerance`` s: MIDI
+    ticks round the times); its end becomes the earlier of the two ends. Unmatched notes keep
+    their end. Vectorised: one ``searchsorted`` over (pitch, onset) keys.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+
+    Args:
+        notes: Stored label notes ``(n, 4)`` (sustained ends).
+        raw: Notes of the item's MIDI without sustain, ``(m, 4)``.
+        tolerance: Largest onset difference of a match, in seconds.
+    """
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4).copy()
+    raw = np.asarray(raw, dtype=np.float64).reshape(-1, 4)
+    if not len(notes) or not len(raw):
+        return notes
+    span = max(notes[:, 0].max(), raw[:, 0].max()) + 10.0  # keys: pitch * span + onset
+    rk = raw[:, 2] * span + raw[:, 0]
+    order = np.argsort(rk)
+    rk, raw = rk[order], raw[order]
+    nk = notes[:, 2] * span + notes[:, 0]
+    hi = np.clip(np.searchsorted(rk, nk), 0, len(rk) - 1)
+    lo = np.clip(hi - 1, 0, len(rk) - 1)
+    best = np.where(np.abs(rk[lo] - nk) < np.abs(rk[hi] - nk), lo, hi)
+    match = (raw[best, 2] == notes[:, 2]) & (np.abs(raw[best, 0] - notes[:, 0]) <= tolerance)
+    ends = np.minimum(notes[:, 1], raw[best, 1])
+    notes[match, 1] = np.maximum(ends[match], notes[match, 0] + 1e-3)
+    return notes
+
+
+def with_key_release_labels(folder: str | Path, items: list[dict]) -> list[dict]:
+    """Items whose notes end at key release (:func:`key_release_notes`), for a Length model
+    that learns the key and leaves the pedal to the Pedal model.
+
+    Recordings labelled by TSV note lists (MAPS) keep their notes: their labels say nothing
+    about the pedal.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+    from .midi import midi_to_notes
+
+    out = []
+    for it in items:
+        if it.get("source") != "recording" and it.get("midi"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                raw = midi_to_notes(Path(folder) / it["midi"], sustain=False)
+            it = {**it, "notes": key_release_notes(it["notes"], raw)}
+        out.append(it)
+    return out
+
+
 def make_training_arrays(items: list[dict], seq_len: int = SEQ_LEN):
     """Chunk items into model-ready arrays.
 

@@ -41,17 +41,68 @@ def _next_below(length_prob: np.ndarray, threshold: float, frames: np.ndarray,
     return out
 
 
-def _notes_from(frames, keys, ends, strength, fps) -> np.ndarray:
+def velocity_at(velocity_prob: np.ndarray, frames: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """MIDI velocities (1-127) of notes starting at ``frames`` on ``keys``.
+
+    The Velocity model predicts ``velocity / 127`` on onset frames; each note takes the mean of
+    its first two frames (the decoded onset peak may sit one frame before or after the label's
+    first frame; the model was trained on the first four).
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    nxt = np.minimum(frames + 1, len(velocity_prob) - 1)
+    v = 0.5 * (velocity_prob[frames, keys] + velocity_prob[nxt, keys])
+    return np.clip(np.rint(127 * v), 1, 127)
+
+
+def decode_pedal(pedal_prob: np.ndarray, threshold: float = 0.5, min_frames: int = 5,
+                 fps: float = FPS) -> np.ndarray:
+    """Sustain-pedal down/up intervals from the Pedal model's per-frame probability.
+
+    The pedal is down where the probability reaches ``threshold``; ups shorter than
+    ``min_frames`` are bridged (a flicker is not a pedal change; a pianist's quickest
+    re-pedalling lifts for about 50-100 ms) and downs shorter than ``min_frames`` dropped.
+    Vectorised with ``np.diff`` over the frames.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+
+    Args:
+        pedal_prob: ``(frames,)`` or ``(frames, 1)`` probabilities.
+        threshold: Probability at which the pedal counts as down.
+        min_frames: Shortest pedal up and pedal down kept, in frames.
+        fps: Frames per second.
+
+    Returns:
+        ``(k, 2)`` down/up times in seconds (the format of :func:`pianolib.midi.pedal_intervals`).
+    """
+    down = np.asarray(pedal_prob).reshape(-1) >= threshold
+    change = np.diff(np.concatenate([[0], down.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
+    if len(starts) == 0:
+        return np.zeros((0, 2))
+    # bridge short ups: a new interval starts only after a gap of min_frames or more
+    gap_ok = np.concatenate([[True], starts[1:] - stops[:-1] >= min_frames])
+    starts = starts[gap_ok]
+    stops = stops[np.concatenate([gap_ok[1:], [True]])]
+    keep = stops - starts >= min_frames
+    return np.stack([starts[keep], stops[keep]], axis=1) / fps
+
+
+def _notes_from(frames, keys, ends, strength, fps, velocity_prob=None) -> np.ndarray:
     if len(frames) == 0:
         return empty_notes()
-    vel = np.clip(np.rint(20 + 107 * strength), 1, 127)
+    if velocity_prob is not None:
+        vel = velocity_at(velocity_prob, frames, keys)
+    else:  # no Velocity model: the onset strength stands in (the series used 100)
+        vel = np.clip(np.rint(20 + 107 * strength), 1, 127)
     notes = np.stack([frames / fps, ends / fps, keys + MIN_MIDI, vel], axis=1).astype(float)
     return sort_notes(notes)
 
 
 def decode_series(
     onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
-    length_threshold: float = 0.3, fps: float = FPS,
+    length_threshold: float = 0.3, fps: float = FPS, velocity_prob: np.ndarray | None = None,
 ) -> np.ndarray:
     """The series' merge rule (the reference decoder).
 
@@ -89,13 +140,13 @@ def decode_series(
     first[1:] = ~same_run
     f, k = f[first], k[first]
     ends = _next_below(length_prob, length_threshold, f, k)
-    return _notes_from(f, k, ends, onset_prob[f, k], fps)
+    return _notes_from(f, k, ends, onset_prob[f, k], fps, velocity_prob)
 
 
 def decode_notes(
     onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
     length_threshold: float = 0.3, min_frames: int = 3, fps: float = FPS,
-    reonset: bool = False, clear_onset: float = 0.9,
+    reonset: bool = False, clear_onset: float = 0.9, velocity_prob: np.ndarray | None = None,
 ) -> np.ndarray:
     """Our decoder: peak-picked onsets, repeated notes split, minimum length, velocity.
 
@@ -119,6 +170,8 @@ def decode_notes(
             the previous onset peak, or if the new peak is clear (``>= clear_onset``);
             otherwise the second peak is a double onset on one attack and is dropped.
         clear_onset: Onset probability that restarts a sounding key without a dip.
+        velocity_prob: ``(frames, 88)`` output of the Velocity model (notebook 07); without
+            it, velocities come from the onset strength.
 
     Returns:
         Note list ``(n, 4)``.
@@ -154,7 +207,8 @@ def decode_notes(
     ends = np.minimum(np.maximum(ends, f + min_frames), next_onset)
     ends = np.minimum(ends, n)
     keep = ends - f >= max(min_frames, 1)
-    return _notes_from(f[keep], k[keep], ends[keep], onset_prob[f[keep], k[keep]], fps)
+    return _notes_from(f[keep], k[keep], ends[keep], onset_prob[f[keep], k[keep]], fps,
+                       velocity_prob)
 
 
 def notes_to_roll(notes: np.ndarray, n_frames: int, fps: float = FPS) -> np.ndarray:

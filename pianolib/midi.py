@@ -160,13 +160,24 @@ def midi_to_notes(
     return sort_notes(notes)
 
 
-def notes_to_midi(notes: np.ndarray, program: int = 0) -> pretty_midi.PrettyMIDI:
+def notes_to_midi(notes: np.ndarray, program: int = 0,
+                  pedal: np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
     """A one-track ``PrettyMIDI`` (acoustic grand piano by default) from a note list.
 
-    Notebook: 05_midi_merge.ipynb
+    Notebooks: 05_midi_merge.ipynb, 07_velocity_and_pedal.ipynb
+
+    Args:
+        notes: Note list ``(n, 4)``.
+        program: General MIDI program.
+        pedal: Sustain-pedal down/up intervals ``(k, 2)`` in seconds, written as CC64 127 / 0
+            (read back by :func:`pedal_intervals`); None or empty: no pedal messages.
     """
     pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
     inst = pretty_midi.Instrument(program=program, name="Piano")
+    if pedal is not None:
+        for down, up in np.asarray(pedal, dtype=np.float64).reshape(-1, 2):
+            inst.control_changes += [pretty_midi.ControlChange(SUSTAIN_CC, 127, float(down)),
+                                     pretty_midi.ControlChange(SUSTAIN_CC, 0, float(up))]
     for on, off, pitch, vel in sort_notes(notes):
         inst.notes.append(
             pretty_midi.Note(

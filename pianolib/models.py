@@ -28,8 +28,10 @@ def _inputs(stateful: bool, batch_size: int | None, seq_len: int | None):
     return keras.Input(shape=(None, N_BINS), name="cqt")
 
 
-def _head(x, name: str):
+def _head(x, name: str, outputs: int = N_KEYS):
     """Dense(88, sigmoid, he_normal) on every frame: the series' ``TimeDistributed(Dense)``.
+
+    ``outputs`` is 88 for the key models (onset, length, velocity) and 1 for the pedal model.
 
     A ``Dense`` layer on a ``(batch, frames, features)`` tensor already acts on the last axis
     of every frame with shared weights, which is exactly what ``TimeDistributed(Dense)`` does.
@@ -38,7 +40,7 @@ def _head(x, name: str):
     ``(batch, batch, 88)`` - the cause of ``model.predict()`` giving wrong outputs on a new
     sequence length (see ``timedistributed_pitfall`` in notebook 03 and the tests).
     """
-    return layers.Dense(N_KEYS, activation="sigmoid", kernel_initializer="he_normal",
+    return layers.Dense(outputs, activation="sigmoid", kernel_initializer="he_normal",
                         name=name)(x)
 
 
@@ -97,6 +99,7 @@ def build_model(
     seq_len: int | None = None,
     name: str | None = None,
     verbose: bool = False,
+    outputs: int = N_KEYS,
 ) -> keras.Model:
     """Build one of the compared architectures.
 
@@ -113,6 +116,7 @@ def build_model(
         seq_len: Fixed sequence length (stateful models only).
         name: Model name (default: ``kind``).
         verbose: Print the parameter count.
+        outputs: Values per frame: 88 (one per key; onset, length, velocity) or 1 (pedal).
 
     Returns:
         An uncompiled ``keras.Model``: ``(batch, frames, 264)`` -> ``(batch, frames, 88)``.
@@ -135,7 +139,7 @@ def build_model(
         x = _conv_front(inp, filters=8, time_context=3)
         x = layers.Dense(256, activation="relu")(x)
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(x)
-    model = keras.Model(inp, _head(x, "keys"), name=name or kind)
+    model = keras.Model(inp, _head(x, "keys", outputs), name=name or kind)
     if verbose:
         print(f"{model.name}: {model.count_params():,} parameters")
     return model
@@ -166,6 +170,31 @@ class WeightedBCE(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
+@keras.saving.register_keras_serializable(package="pianolib")
+class OnsetMSE(keras.losses.Loss):
+    """Squared error counted only where the target is non-zero: the Velocity model's loss.
+
+    The velocity roll (:func:`pianolib.labels.velocity_roll`) is ``velocity / 127`` on onset
+    frames and 0 elsewhere; a key that is not struck has no velocity, so those frames carry no
+    loss (Onsets and Frames' velocity loss). The mean is over the onset frames of the batch.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+
+    def __init__(self, name: str = "onset_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        from keras import ops
+
+        y_true = ops.cast(y_true, y_pred.dtype)
+        mask = ops.cast(y_true > 0, y_pred.dtype)
+        # scaled so that the framework's mean over frames gives the mean over onset frames
+        frames = ops.cast(ops.shape(mask)[-1], y_pred.dtype)
+        share = ops.maximum(ops.mean(mask), keras.config.epsilon())
+        return ops.sum(mask * ops.square(y_pred - y_true), axis=-1) / frames / share
 
 
 def load_model(path) -> keras.Model:

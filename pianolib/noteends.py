@@ -1,4 +1,4 @@
-"""Where note ends and velocities go wrong: measurements before building models for them.
+"""Where note ends, velocities and the sustain pedal go wrong: measurements of the models.
 
 Onset-only note F1 is 0.83 on our rendered test split while note-with-offset F1 is 0.49, and
 our MIDI velocities come from the onset model's confidence. Before adding models (a key/pedal
@@ -13,9 +13,13 @@ split, an Offset head, a Velocity model), measure:
   (onset-only and with offsets); it rescales our velocities to the reference's by linear
   regression, so the scale of ours does not matter, only their order.
 
+* :func:`pedal_scores` - pedal-event F1 (a pedal press found within 50 ms, as Kong et al.
+  report it, with ``mir_eval.onset.f_measure``) and pedal frame F1, for pieces whose labels
+  say where the pedal is (MIDI files; MAPS TSVs carry no pedal).
+
 ``python -m pianolib note-ends FOLDER`` prints and writes the report.
 
-Notebook: 06_evaluation_and_comparison.ipynb
+Notebooks: 06_evaluation_and_comparison.ipynb, 07_velocity_and_pedal.ipynb
 """
 
 from __future__ import annotations
@@ -94,29 +98,78 @@ def velocity_scores(ref: np.ndarray, est: np.ndarray) -> dict:
     return {"note_velocity_f1": float(f), "note_offset_velocity_f1": float(fo)}
 
 
-def note_ends_report(folder, split: str = "test", models=None, progress: bool = False) -> dict:
-    """Transcribe a dataset split or folder and report note ends and velocities.
+#: A pedal press counts as found within this many seconds (Kong et al. 2021).
+PEDAL_WINDOW = 0.05
 
-    Notebook: 06_evaluation_and_comparison.ipynb
+
+def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
+    """Pedal-event F1 (presses within :data:`PEDAL_WINDOW`) and pedal frame F1.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+
+    Args:
+        ref, est: Down/up intervals ``(k, 2)`` in seconds.
+        n_frames: Frames of the piece (for the frame F1).
 
     Returns:
-        ``{"pieces", "velocity": {mean scores}, "offsets": offset_report}``.
+        ``{"pedal_event_f1", "pedal_event_precision", "pedal_event_recall", "pedal_frame_f1"}``
+        (1.0 where both are empty).
+    """
+    from .labels import pedal_roll
+
+    ref = np.asarray(ref, dtype=float).reshape(-1, 2)
+    est = np.asarray(est, dtype=float).reshape(-1, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mir_eval warns about empty event lists
+        if len(ref) or len(est):
+            f, p, r = mir_eval.onset.f_measure(ref[:, 0], est[:, 0], window=PEDAL_WINDOW)
+        else:
+            f = p = r = 1.0
+    a, b = pedal_roll(ref, n_frames)[:, 0] > 0, pedal_roll(est, n_frames)[:, 0] > 0
+    both = np.count_nonzero(a & b)
+    total = np.count_nonzero(a) + np.count_nonzero(b)
+    frame_f1 = 2 * both / total if total else 1.0
+    return {"pedal_event_f1": float(f), "pedal_event_precision": float(p),
+            "pedal_event_recall": float(r), "pedal_frame_f1": float(frame_f1)}
+
+
+def note_ends_report(folder, split: str = "test", models=None, progress: bool = False) -> dict:
+    """Transcribe a dataset split or folder; report note ends, velocities and the pedal.
+
+    Notebooks: 06_evaluation_and_comparison.ipynb, 07_velocity_and_pedal.ipynb
+
+    Returns:
+        ``{"pieces", "notes": {mean note/offset F1}, "velocity": {mean scores},
+        "offsets": offset_report, "pedal": {mean scores over pieces with pedal, "pieces"}}``;
+        ``pedal`` is empty when the models have no Pedal model or no label has pedal.
     """
     from pathlib import Path
 
-    from .evaluate import folder_pairs, read_labels
+    from .evaluate import evaluate_notes, folder_pairs, read_labels
+    from .midi import load_midi, pedal_intervals
     from .transcribe import DEFAULT_MODELS, Transcriber
 
     pairs, _ = folder_pairs(folder, split)
-    refs = [(audio, read_labels(label)) for audio, label in pairs]
+    refs = [(audio, label, read_labels(label)) for audio, label in pairs]
     tr = Transcriber(models or DEFAULT_MODELS)
-    devs, vel = [], []
-    for audio, ref in refs:
-        est = tr.transcribe_file(audio)
+    devs, vel, notes, ped = [], [], [], []
+    for audio, label, ref in refs:
+        probs = tr.predict_file(audio)
+        est, est_pedal = tr.decode_all(probs)
         devs.append(offset_deviations(ref, est))
         vel.append(velocity_scores(ref, est))
+        scores = evaluate_notes(ref, est)
+        notes.append({k: scores[k] for k in ("note_f1", "note_offset_f1")})
+        if est_pedal is not None and Path(label).suffix.lower() in (".mid", ".midi"):
+            ref_pedal = pedal_intervals(load_midi(label))
+            if len(ref_pedal):
+                ped.append(pedal_scores(ref_pedal, est_pedal, len(probs["onset"])))
         if progress:
             print(f"{Path(audio).stem[:40]:40s} velocity F1 {vel[-1]['note_velocity_f1']:.3f}")
-    return {"pieces": len(refs),
-            "velocity": {k: round(float(np.mean([v[k] for v in vel])), 4) for k in vel[0]},
-            "offsets": offset_report(np.concatenate(devs))}
+
+    def mean(rows):
+        return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]} if rows else {}
+
+    pedal = {**mean(ped), "pieces": len(ped)} if ped else {}
+    return {"pieces": len(refs), "notes": mean(notes), "velocity": mean(vel),
+            "offsets": offset_report(np.concatenate(devs)), "pedal": pedal}

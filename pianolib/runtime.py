@@ -16,23 +16,26 @@ from pathlib import Path
 import numpy as np
 
 from .errors import PianolibError
-from .export import ONNX_NAME, TARGETS
+from .export import ONNX_NAME, OUTPUTS, TARGETS
 
 
 class OnnxModels:
     """Both models of a ``transcriber.onnx`` in one ONNX Runtime session.
 
-    Calling it with ``(batch, frames, 264)`` float32 features returns ``[onset, length]``,
-    each ``(batch, frames, 88)``.
+    Calling it with ``(batch, frames, 264)`` float32 features returns one array per name of
+    ``outputs``: ``[onset, length]`` ``(batch, frames, 88)``, then ``velocity`` and ``pedal``
+    ``(batch, frames, 1)`` where the export has them.
 
     Notebook: 05_midi_merge.ipynb
 
     Args:
         path: The ``.onnx`` file.
         threads: Intra-op threads (default: all cores, as ONNX Runtime chooses).
+        outputs: The outputs to compute (default: all that the file has).
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None,
+                 outputs: tuple[str, ...] | None = None):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -53,7 +56,8 @@ class OnnxModels:
         if not set(TARGETS) <= set(names):
             raise PianolibError(f"{self.path}: expected outputs {', '.join(TARGETS)}, "
                                 f"found {names} (not a pianolib export)")
-        self.outputs = list(TARGETS)
+        self.available = [t for t in OUTPUTS if t in names]
+        self.outputs = [t for t in self.available if outputs is None or t in outputs]
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:

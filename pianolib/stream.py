@@ -242,21 +242,30 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
 
 
 class _Growing:
-    """A ``(n, 88)`` float32 array filled from the front, grown by doubling when needed."""
+    """A ``(n, width)`` float32 array filled from the front, grown by doubling when needed.
+
+    The width (88 keys, or 1 for the pedal) is taken from the first rows added.
+    """
 
     def __init__(self, expected: int):
-        self.data = np.empty((max(expected, 1), N_KEYS), np.float32)
+        self.expected = max(expected, 1)
+        self.data = None
         self.n = 0
 
     def add(self, rows: np.ndarray) -> None:
+        if self.data is None:
+            self.data = np.empty((self.expected, rows.shape[1]), np.float32)
         if self.n + len(rows) > len(self.data):
-            bigger = np.empty((max(2 * len(self.data), self.n + len(rows)), N_KEYS), np.float32)
+            bigger = np.empty((max(2 * len(self.data), self.n + len(rows)), rows.shape[1]),
+                              np.float32)
             bigger[: self.n] = self.data[: self.n]
             self.data = bigger
         self.data[self.n: self.n + len(rows)] = rows
         self.n += len(rows)
 
-    def result(self, n: int) -> np.ndarray:
+    def result(self, n: int, width: int = N_KEYS) -> np.ndarray:
+        if self.data is None:  # nothing was added (no frames)
+            return np.zeros((0, width), np.float32)
         return self.data[:n]
 
 
@@ -276,13 +285,13 @@ def predict_stream(infer: Callable[[np.ndarray], list[np.ndarray]],
 
     Args:
         infer: ``(batch, window + 2*context, 264)`` -> list of ``n_outputs`` arrays
-            ``(batch, window + 2*context, 88)``.
+            ``(batch, window + 2*context, width)`` (88 keys; 1 for the pedal).
         frames: Consecutive blocks of feature frames ``(k, 264)``.
         n_outputs: Number of outputs of ``infer``.
         expected_frames: Expected total (to allocate once; may be wrong).
 
     Returns:
-        ``n_outputs`` arrays ``(frames, 88)`` float32.
+        ``n_outputs`` arrays ``(frames, width)`` float32.
     """
     span = window + 2 * context
     outs = [_Growing(expected_frames) for _ in range(n_outputs)]
@@ -298,8 +307,8 @@ def predict_stream(infer: Callable[[np.ndarray], list[np.ndarray]],
         if len(x) < batch_size:
             x = np.concatenate([x, np.zeros((batch_size - len(x), span, N_BINS), np.float32)])
         for out, y in zip(outs, infer(x), strict=True):
-            out.add(np.asarray(y, np.float32)[: len(pending), context: context + window]
-                    .reshape(-1, N_KEYS))
+            y = np.asarray(y, np.float32)
+            out.add(y[: len(pending), context: context + window].reshape(-1, y.shape[-1]))
         pending.clear()
 
     n = 0

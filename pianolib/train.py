@@ -1,6 +1,6 @@
-"""Training the Onset and Length models: shuffled chunks (default) or stateful streaming.
+"""Training the Onset, Length, Velocity and Pedal models: shuffled chunks or stateful streaming.
 
-Notebook: 03_onset_model.ipynb
+Notebooks: 03_onset_model.ipynb, 07_velocity_and_pedal.ipynb
 """
 
 from __future__ import annotations
@@ -19,13 +19,21 @@ import numpy as np
 from .config import SEED, SEQ_LEN, set_seed
 from .errors import PianolibError
 from .files import write_json
-from .models import WeightedBCE, build_model
+from .config import N_KEYS
+from .models import OnsetMSE, WeightedBCE, build_model
 
-#: Starting points of the series (Adam learning rates) and our class weights.
+#: Starting points (Adam learning rates), class weights and values per frame of each model.
+#: Onset and Length are the series' models; Velocity (a regression on onset frames) and Pedal
+#: (one sustain-pedal output per frame) are notebook 07's.
 TARGETS = {
-    "onset": {"lr": 5e-4, "pos_weight": 1.0},
-    "length": {"lr": 2e-3, "pos_weight": 1.0},
+    "onset": {"lr": 5e-4, "pos_weight": 1.0, "outputs": N_KEYS},
+    "length": {"lr": 2e-3, "pos_weight": 1.0, "outputs": N_KEYS},
+    "velocity": {"lr": 1e-3, "pos_weight": 1.0, "outputs": N_KEYS},
+    "pedal": {"lr": 1e-3, "pos_weight": 1.0, "outputs": 1, "chunks": 5},
 }
+#: ``chunks``: the Pedal model learns from 5-s chunks (batches 5 times smaller): whether the
+#: pedal is down is heard in how notes ring on after their keys are released, which takes
+#: more than a second of context.
 
 
 def get_strategy(device: str | None = None):
@@ -61,6 +69,7 @@ def train_model(
     verbose: int | str = "auto",
     strategy=None,
     minutes: float | None = None,
+    loss=None,
 ) -> keras.callbacks.History:
     """Compile and fit one model on shuffled chunks with the series' callbacks.
 
@@ -83,13 +92,16 @@ def train_model(
         verbose: Keras verbosity (progress bar by default).
         strategy: A ``tf.distribute`` strategy whose scope the model was built in.
         minutes: Time budget: no epoch is started that would end past it (:class:`TimeBudget`).
+        loss: A Keras loss (default: binary cross-entropy, weighted by ``pos_weight``).
 
     Returns:
         The Keras ``History``.
     """
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        loss = WeightedBCE(pos_weight) if pos_weight != 1.0 else keras.losses.BinaryCrossentropy()
+        if loss is None:
+            loss = (WeightedBCE(pos_weight) if pos_weight != 1.0
+                    else keras.losses.BinaryCrossentropy())
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     callbacks = [keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)]
     if minutes:
@@ -107,21 +119,75 @@ def train_model(
     )
 
 
-def load_split_arrays(data: str | Path | list, split: str, seq_len: int = SEQ_LEN):
+def load_split_arrays(data: str | Path | list, split: str, seq_len: int = SEQ_LEN,
+                      length_labels: str = "sounding"):
     """``(X, onset, length)`` chunk arrays of one split of built datasets (X as float16).
 
     Args:
         data: A dataset folder or a list of them (their items are pooled).
         split: ``train``, ``valid`` or ``test``.
         seq_len: Frames per chunk.
+        length_labels: ``"sounding"`` (notes extended by the sustain pedal, the default) or
+            ``"key"`` (notes end at key release; :func:`pianolib.datasets.key_release_notes`).
     """
-    from .datasets import as_folders, load_items, make_training_arrays
+    from .datasets import as_folders, load_items, make_training_arrays, with_key_release_labels
 
-    items = [it for folder in as_folders(data) for it in load_items(folder, split)]
+    if length_labels not in ("sounding", "key"):
+        raise PianolibError(f"length_labels must be 'sounding' or 'key', got {length_labels!r}")
+    items = []
+    for folder in as_folders(data):
+        part = load_items(folder, split)
+        items += with_key_release_labels(folder, part) if length_labels == "key" else part
     if not items:
         raise PianolibError(f"{data}: no items in split {split!r}")
     X, on, ln, _ = make_training_arrays(items, seq_len)
     return X.astype(np.float16), on, ln
+
+
+def has_pedal_labels(item: dict) -> bool:
+    """Whether an item's MIDI tells where the sustain pedal is.
+
+    Rendered items (generated etudes, performances) are rendered from their MIDI, pedal
+    included: no CC64 there means no pedal. Recordings labelled by a TSV note list (MAPS)
+    carry no pedal information at all, so they cannot teach the Pedal model "pedal up".
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+    return item.get("source") != "recording"
+
+
+def load_target_arrays(data: str | Path | list, split: str, target: str,
+                       seq_len: int = SEQ_LEN):
+    """``(X, y)`` chunk arrays of one split for the Velocity or Pedal model (X as float16).
+
+    Velocity targets come from the label notes (:func:`pianolib.labels.velocity_roll`);
+    pedal targets from each item's MIDI file (:func:`pianolib.labels.pedal_roll`), for the
+    items that have pedal labels (:func:`has_pedal_labels`).
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+    from .chunks import make_chunks
+    from .datasets import as_folders, load_items
+    from .labels import pedal_roll, velocity_roll
+    from .midi import load_midi, pedal_intervals
+
+    xs, ys = [], []
+    for folder in as_folders(data):
+        for it in load_items(folder, split):
+            n = len(it["features"])
+            if target == "velocity":
+                y = velocity_roll(it["notes"], n)
+            elif target == "pedal":
+                if not has_pedal_labels(it):
+                    continue
+                y = pedal_roll(pedal_intervals(load_midi(Path(folder) / it["midi"])), n)
+            else:
+                raise PianolibError(f"unknown target {target!r}")
+            xs.append(make_chunks(it["features"], seq_len).astype(np.float16))
+            ys.append(make_chunks(y, seq_len))
+    if not xs:
+        raise PianolibError(f"{data}: no items with {target} labels in split {split!r}")
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def train_transcriber(
@@ -144,15 +210,20 @@ def train_transcriber(
     targets: tuple[str, ...] = ("onset", "length"),
     init_from: str | Path | None = None,
     config: dict | None = None,
+    velocity_lr: float = TARGETS["velocity"]["lr"],
+    pedal_lr: float = TARGETS["pedal"]["lr"],
+    length_labels: str = "sounding",
 ) -> dict:
-    """Train the Onset model and the Length model on a built dataset; write both and a report.
+    """Train the Onset, Length (and Velocity, Pedal) models on built datasets; write a report.
 
-    Writes ``<out>/onset.keras``, ``<out>/length.keras``, their CSV logs and
-    ``<out>/train.json`` (settings, epochs, minutes, best validation losses). ``targets``
-    trains only some of the two (e.g. to retrain the length model alone); ``init_from`` starts
-    from the weights of the models in that folder (to continue a training).
+    Writes ``<out>/<target>.keras`` for each of ``targets``, their CSV logs and
+    ``<out>/train.json`` (settings, epochs, minutes, best validation losses).
+    ``length_labels="key"`` trains the Length model on key releases (see
+    :func:`load_split_arrays`); ``targets``
+    trains only some of them (e.g. ``("velocity", "pedal")`` beside existing onset and length
+    models); ``init_from`` starts from the weights of the models in that folder.
 
-    Notebook: 03_onset_model.ipynb
+    Notebooks: 03_onset_model.ipynb, 07_velocity_and_pedal.ipynb
     """
     import sys
 
@@ -161,27 +232,46 @@ def train_transcriber(
     out = Path(out)
     if any((out / f"{t}.keras").exists() for t in targets) and not force:
         raise PianolibError(f"{out}: models already exist; pass --force to retrain")
+    unknown = set(targets) - set(TARGETS)
+    if unknown:
+        raise PianolibError(f"unknown targets {sorted(unknown)}; use some of {list(TARGETS)}")
     set_seed(seed)
     strategy = get_strategy()
-    x_tr, on_tr, len_tr = load_split_arrays(data, "train", seq_len)
-    x_va, on_va, len_va = load_split_arrays(data, "valid", seq_len)
-    print(f"train {x_tr.shape}, valid {x_va.shape}, onset rate {on_tr.mean():.4f}, "
-          f"length rate {len_tr.mean():.4f}")
+    arrays = {}
+    if {"onset", "length"} & set(targets):
+        x_tr, on_tr, len_tr = load_split_arrays(data, "train", seq_len, length_labels)
+        x_va, on_va, len_va = load_split_arrays(data, "valid", seq_len, length_labels)
+        print(f"train {x_tr.shape}, valid {x_va.shape}, onset rate {on_tr.mean():.4f}, "
+              f"length rate {len_tr.mean():.4f}")
+        arrays["onset"] = (x_tr, on_tr, x_va, on_va)
+        arrays["length"] = (x_tr, len_tr, x_va, len_va)
     old = out / "train.json"
     report: dict = json.loads(old.read_text()) if old.is_file() else {}
     from .datasets import as_folders
 
     report.update({"data": [str(d) for d in as_folders(data)], "kind": kind, "units": units,
+                   "length_labels": length_labels,
                    "seq_len": seq_len, "batch_size": batch_size, "seed": seed,
                    "config": config or {"name": None}})
     report.setdefault("models", {})
-    for target, y_tr, y_va, lr, pw in (("onset", on_tr, on_va, onset_lr, onset_pos_weight),
-                                       ("length", len_tr, len_va, length_lr, length_pos_weight)):
+    settings = {"onset": (onset_lr, onset_pos_weight), "length": (length_lr, length_pos_weight),
+                "velocity": (velocity_lr, 1.0), "pedal": (pedal_lr, 1.0)}
+    for target in TARGETS:
         if target not in targets:
             continue
+        lr, pw = settings[target]
+        if target in arrays:
+            x_tr, y_tr, x_va, y_va = arrays[target]
+        else:
+            chunks = TARGETS[target].get("chunks", 1)
+            x_tr, y_tr = load_target_arrays(data, "train", target, seq_len * chunks)
+            x_va, y_va = load_target_arrays(data, "valid", target, seq_len * chunks)
+            print(f"{target}: train {x_tr.shape}, valid {x_va.shape}, "
+                  f"non-zero rate {(y_tr > 0).mean():.4f}")
         set_seed(seed)
         with strategy.scope():
-            model = build_model(kind, units=units, name=f"{target}_{kind}", verbose=True)
+            model = build_model(kind, units=units, name=f"{target}_{kind}", verbose=True,
+                                outputs=TARGETS[target]["outputs"])
             if init_from:
                 from .models import load_model
 
@@ -189,9 +279,10 @@ def train_transcriber(
         share = max_minutes / len(targets) if max_minutes else None
         t0 = time.perf_counter()
         hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
-                           pos_weight=pw, epochs=epochs, batch_size=batch_size,
+                           pos_weight=pw, epochs=epochs,
+                           batch_size=max(1, batch_size // TARGETS[target].get("chunks", 1)),
                            patience=patience, verbose=verbose, strategy=strategy,
-                           minutes=share)
+                           minutes=share, loss=OnsetMSE() if target == "velocity" else None)
         previous = report["models"].get(target, {}) if init_from else {}
         report["models"][target] = {
             "continued_from": str(init_from) if init_from else None,
@@ -203,6 +294,8 @@ def train_transcriber(
         }
         # after each model, so that a cut run keeps its record (the run folder is ours)
         write_json(out / "train.json", report, force=True)
+        arrays.pop(target, None)
+        del x_tr, y_tr, x_va, y_va
     return report
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import N_BINS
-from .decode import decode_notes, decode_series
+from .decode import decode_notes, decode_pedal, decode_series
 from .errors import PianolibError
 from .midi import notes_to_midi, write_midi
 from .stream import (  # noqa: F401
@@ -102,7 +102,7 @@ WINDOWS_PER_CALL = 4
 
 #: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
 DECODER_DEFAULTS = {"onset_threshold": 0.5, "length_threshold": 0.3, "min_frames": 3,
-                    "decoder": "ours", "reonset": False}
+                    "decoder": "ours", "reonset": False, "length_labels": "sounding"}
 
 
 def read_decoder_json(path: Path) -> dict:
@@ -139,6 +139,11 @@ def read_decoder_json(path: Path) -> dict:
         if not isinstance(data["reonset"], bool):
             raise PianolibError(f"{path}: reonset must be true or false, got {data['reonset']!r}")
         out["reonset"] = data["reonset"]
+    if "length_labels" in data:
+        if data["length_labels"] not in ("sounding", "key"):
+            raise PianolibError(f"{path}: length_labels must be 'sounding' or 'key', "
+                                f"got {data['length_labels']!r}")
+        out["length_labels"] = data["length_labels"]
     if "decoder" in data:
         if data["decoder"] not in ("ours", "series"):
             raise PianolibError(f"{path}: decoder must be 'ours' or 'series', "
@@ -166,6 +171,14 @@ class Transcriber:
             models run (:func:`pianolib.stream.prefetch`).
         onset_model, length_model: Keras models to use instead of the folder's files
             (implies ``runtime="keras"``).
+        velocity: Use the folder's Velocity model (notebook 07) for MIDI velocities; without
+            it (or without the model: a one-line notice) velocities follow onset strength.
+        pedal: Use the folder's Pedal model: the MIDI file gets sustain-pedal (CC64) events.
+        pedal_threshold: Pedal-down probability threshold of :func:`decode_pedal`.
+        length_labels: What the Length model learnt: ``"sounding"`` ends (sustain included)
+            or ``"key"`` releases; with ``"key"`` and a Pedal model, each note sounds until
+            the later of its key release and the pedal release
+            (:func:`pianolib.midi.apply_sustain`, the rule the labels were made with).
 
     Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
     (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
@@ -182,17 +195,23 @@ class Transcriber:
     prefetch: bool = True
     onset_model: object = field(default=None, repr=False)
     length_model: object = field(default=None, repr=False)
+    velocity: bool = True
+    pedal: bool = True
+    pedal_threshold: float = 0.5
+    length_labels: str | None = None
 
     def __post_init__(self):
         import sys
 
+        from .export import OPTIONAL, present_targets
         from .runtime import ONNX_NAME, OnnxModels, onnx_status
 
         self.model_dir = Path(self.model_dir)
         if self.runtime not in (None, "onnx", "keras"):
             raise PianolibError(f"unknown runtime {self.runtime!r}; use 'onnx' or 'keras'")
         if self.onset_model is not None or self.length_model is not None:
-            self.runtime = "keras"
+            self.runtime = "keras"  # models given in memory: only those two are used
+            self.velocity = self.pedal = False
         self.onnx = None
         if self.runtime in (None, "onnx"):
             path = self.model_dir / ONNX_NAME
@@ -205,6 +224,7 @@ class Transcriber:
                 "broken" if problem else onnx_status(self.model_dir))
             if status == "ok":
                 self.onnx, self.runtime = session, "onnx"
+                have = set(session.available)
             elif self.runtime == "onnx":
                 why = {"missing": "not found; run `python -m pianolib export`",
                        "stale": "stale (made from other .keras files); run `python -m "
@@ -221,6 +241,16 @@ class Transcriber:
                           file=sys.stderr)
                 self.runtime = "keras"
         if self.runtime == "keras":
+            have = set(present_targets(self.model_dir)) | {"onset", "length"}
+        wanted = [t for t in OPTIONAL if getattr(self, t)]
+        missing = [t for t in wanted if t not in have]
+        if missing:
+            what = {"velocity": "velocities follow onset strength",
+                    "pedal": "no sustain pedal in the MIDI"}
+            print(f"notice: {self.model_dir} has no {' or '.join(missing)} model: "
+                  f"{'; '.join(what[t] for t in missing)}", file=sys.stderr)
+        self.outputs = ["onset", "length"] + [t for t in wanted if t in have]
+        if self.runtime == "keras":
             for name, model in (("onset", self.onset_model), ("length", self.length_model)):
                 path = self.model_dir / f"{name}.keras"
                 if model is None and not path.is_file():  # checked before Keras is imported
@@ -232,8 +262,10 @@ class Transcriber:
                 self.onset_model = load_model(self.model_dir / "onset.keras")
             if self.length_model is None:
                 self.length_model = load_model(self.model_dir / "length.keras")
-            self.infer = keras_inference(self.onset_model, self.length_model)
+            extra = [load_model(self.model_dir / f"{t}.keras") for t in self.outputs[2:]]
+            self.infer = keras_inference(self.onset_model, self.length_model, *extra)
         else:
+            self.onnx.outputs = list(self.outputs)
             self.infer = self.onnx
         self._settings()
 
@@ -250,14 +282,30 @@ class Transcriber:
         if decoder == "series":
             self.onset_threshold, self.length_threshold = 0.5, 0.3
 
+    def predict(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """Every model's output for a feature array: ``{"onset": (frames, 88), "length": ..,
+        "velocity": (frames, 88), "pedal": (frames, 1)}`` (the last two where used).
+
+        Notebook: 07_velocity_and_pedal.ipynb
+        """
+        outs = predict_stream(self.infer, [features], len(self.outputs),
+                              batch_size=WINDOWS_PER_CALL, expected_frames=len(features))
+        return dict(zip(self.outputs, outs))
+
     def probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(onset_prob, length_prob)``, each ``(frames, 88)``, of a feature array."""
-        return tuple(predict_stream(self.infer, [features], 2, batch_size=WINDOWS_PER_CALL,
-                                    expected_frames=len(features)))
+        p = self.predict(features)
+        return p["onset"], p["length"]
 
     def probabilities_of_file(self, path: str | os.PathLike,
                               timer: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(onset_prob, length_prob)`` of an audio file, read and processed block by block.
+        """``(onset_prob, length_prob)`` of an audio file (see :meth:`predict_file`)."""
+        p = self.predict_file(path, timer)
+        return p["onset"], p["length"]
+
+    def predict_file(self, path: str | os.PathLike,
+                     timer: dict | None = None) -> dict[str, np.ndarray]:
+        """Every model's output for an audio file, read and processed block by block.
 
         Memory does not grow with the file's length (but for the probabilities themselves).
         ``timer``, if given, receives the seconds spent in each stage (``audio``, ``cqt``,
@@ -297,21 +345,42 @@ class Transcriber:
         if self.prefetch:
             feats = prefetch(feats)
         try:
-            probs = predict_stream(infer, feats, 2, batch_size=WINDOWS_PER_CALL,
+            probs = predict_stream(infer, feats, len(self.outputs),
+                                   batch_size=WINDOWS_PER_CALL,
                                    expected_frames=expected_frames(path))
         finally:
             feats.close()  # stops the prefetch thread and closes the file, also on errors
         # the cqt timer includes the audio pulled through it: keep the stages apart
         timer["cqt"] -= timer["audio"] - t_audio
-        return tuple(probs)
+        return dict(zip(self.outputs, probs))
 
-    def decode(self, onset_prob: np.ndarray, length_prob: np.ndarray) -> np.ndarray:
-        """Notes from probabilities with this transcriber's decoder settings."""
+    def decode(self, onset_prob: np.ndarray, length_prob: np.ndarray,
+               velocity_prob: np.ndarray | None = None) -> np.ndarray:
+        """Notes from probabilities with this transcriber's decoder settings.
+
+        ``velocity_prob``: the Velocity model's output (velocities then come from it).
+        """
         if self.decoder == "series":
             return decode_series(onset_prob, length_prob, self.onset_threshold,
-                                 self.length_threshold)
+                                 self.length_threshold, velocity_prob=velocity_prob)
         return decode_notes(onset_prob, length_prob, self.onset_threshold,
-                            self.length_threshold, self.min_frames, reonset=self.reonset)
+                            self.length_threshold, self.min_frames, reonset=self.reonset,
+                            velocity_prob=velocity_prob)
+
+    def decode_all(self, probs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(notes, pedal)`` from :meth:`predict`'s outputs; ``pedal`` is None without a
+        Pedal model (else ``(k, 2)`` down/up seconds, possibly empty).
+
+        Notebook: 07_velocity_and_pedal.ipynb
+        """
+        from .midi import apply_sustain
+
+        notes = self.decode(probs["onset"], probs["length"], probs.get("velocity"))
+        pedal = (decode_pedal(probs["pedal"], self.pedal_threshold) if "pedal" in probs
+                 else None)
+        if self.length_labels == "key" and pedal is not None:
+            notes = apply_sustain(notes, pedal)  # key release -> sounding end
+        return notes, pedal
 
     def transcribe_audio(self, y: np.ndarray) -> np.ndarray:
         """Note list of mono 16 kHz audio (checked by :func:`pianolib.audio.check_audio`)."""
@@ -321,21 +390,23 @@ class Transcriber:
         y = check_audio(y)
         if y.size == 0:
             return empty_notes()
-        return self.decode(*self.probabilities(features_in_blocks(y)))
+        return self.decode_all(self.predict(features_in_blocks(y)))[0]
 
-    def transcribe_file(self, path: str | os.PathLike, timer: dict | None = None) -> np.ndarray:
+    def transcribe_file(self, path: str | os.PathLike, timer: dict | None = None,
+                        with_pedal: bool = False):
         """Note list of an audio file (any format, rate and channel count), in bounded memory.
 
-        ``timer``: see :meth:`probabilities_of_file` (adds ``decode``).
+        ``timer``: see :meth:`predict_file` (adds ``decode``). ``with_pedal``: return
+        ``(notes, pedal)`` (see :meth:`decode_all`) instead of the notes alone.
         """
         import time
 
-        probs = self.probabilities_of_file(path, timer)
+        probs = self.predict_file(path, timer)
         t0 = time.perf_counter()
-        notes = self.decode(*probs)
+        notes, pedal = self.decode_all(probs)
         if timer is not None:
             timer["decode"] = timer.get("decode", 0.0) + time.perf_counter() - t0
-        return notes
+        return (notes, pedal) if with_pedal else notes
 
 
 def transcribe(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
@@ -367,9 +438,9 @@ def transcribe(audio_path: str | os.PathLike, midi_path: str | os.PathLike,
         print(f"notice: {audio_path}: no audio samples; the MIDI file is empty",
               file=sys.stderr)
     transcriber = transcriber or Transcriber(Path(model_dir))
-    notes = transcriber.transcribe_file(audio_path, timer)
+    notes, pedal = transcriber.transcribe_file(audio_path, timer, with_pedal=True)
     t0 = time.perf_counter()
-    write_midi(notes_to_midi(notes), midi_path, force=force)
+    write_midi(notes_to_midi(notes, pedal=pedal), midi_path, force=force)
     if timer is not None:
         timer["midi"] = timer.get("midi", 0.0) + time.perf_counter() - t0
     return notes

@@ -1,6 +1,6 @@
 """Listening and threshold widgets (ipywidgets 8): hear what the models hear and predict.
 
-Notebook: 05_midi_merge.ipynb
+Notebooks: 05_midi_merge.ipynb, 07_velocity_and_pedal.ipynb
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
 
-from .config import SR
+from .config import FPS, SR
 
 
 def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
@@ -26,14 +26,15 @@ def wav_bytes(y: np.ndarray, sr: int = SR) -> bytes:
     return buf.getvalue()
 
 
-def resynthesize(notes: np.ndarray, soundfont: str = "FluidR3_GM") -> np.ndarray:
-    """Play a note list back on a piano soundfont (to *hear* a transcription).
+def resynthesize(notes: np.ndarray, soundfont: str = "FluidR3_GM",
+                 pedal: np.ndarray | None = None) -> np.ndarray:
+    """Play a note list (with its velocities, and the sustain pedal if given) on a soundfont.
 
-    Notebook: 05_midi_merge.ipynb
+    Notebooks: 05_midi_merge.ipynb, 07_velocity_and_pedal.ipynb
     """
     from .synth import render_notes
 
-    return render_notes(notes, soundfont)
+    return render_notes(notes, soundfont, pedal if pedal is not None else np.zeros((0, 2)))
 
 
 def side_by_side(original: np.ndarray, transcription: np.ndarray, mode: str = "sequence"):
@@ -52,23 +53,31 @@ def side_by_side(original: np.ndarray, transcription: np.ndarray, mode: str = "s
 
 
 def load_clips(folder: str | Path, split: str | None = None, limit: int | None = None):
-    """Clips of a dataset folder as dicts with ``name``, ``audio``, ``features``, ``notes``."""
+    """Clips of a dataset folder as dicts with ``name``, ``audio``, ``features``, ``notes``
+    and ``pedal`` (down/up seconds from the item's MIDI; None where labels carry no pedal)."""
     from .audio import load_audio
     from .datasets import load_items
+    from .midi import load_midi, pedal_intervals
+    from .train import has_pedal_labels
 
     folder = Path(folder)
     items = load_items(folder, split)[:limit]
     return [{"name": it["item"], "audio": load_audio(folder / it["audio"]),
-             "features": it["features"], "notes": it["notes"]} for it in items]
+             "features": it["features"], "notes": it["notes"],
+             "pedal": pedal_intervals(load_midi(folder / it["midi"]))
+             if has_pedal_labels(it) and it.get("midi") else None} for it in items]
 
 
 class ListeningWidget:
     """Choose a clip, hear original and transcription, move thresholds, see the F1 change.
 
     The models run once per clip; every slider move only re-decodes the cached probabilities
-    (vectorised, milliseconds), then redraws the roll, the audio and the scores.
+    (vectorised, milliseconds), then redraws the roll, the audio and the scores. With a
+    Velocity and a Pedal model (notebook 07) the transcription plays with its predicted
+    velocities and sustain pedal, and the pedal is drawn under the piano roll beside the
+    truth; the "velocity & pedal" box switches them off to hear the difference.
 
-    Notebook: 05_midi_merge.ipynb
+    Notebooks: 05_midi_merge.ipynb, 07_velocity_and_pedal.ipynb
 
     Args:
         clips: From :func:`load_clips`.
@@ -82,7 +91,7 @@ class ListeningWidget:
         self.clips = {c["name"]: c for c in clips}
         self.transcriber = transcriber
         self.soundfont = soundfont
-        self._probs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._probs: dict[str, dict[str, np.ndarray]] = {}
         self.clip = w.Dropdown(options=list(self.clips), description="clip")
         self.onset = w.FloatSlider(value=transcriber.onset_threshold, min=0.05, max=0.95,
                                    step=0.05, description="onset ≥")
@@ -92,37 +101,53 @@ class ListeningWidget:
                                       description="min frames")
         self.mode = w.ToggleButtons(options=[("one after the other", "sequence"),
                                              ("left / right", "lr")], value="sequence")
+        self.extras = w.Checkbox(value=True, description="velocity & pedal")
         self.scores_html = w.HTML()
         self.plot = w.Output()
         self.player = w.Audio(value=b"", format="wav", autoplay=False)
-        for ctl in (self.clip, self.onset, self.length, self.min_frames, self.mode):
+        for ctl in (self.clip, self.onset, self.length, self.min_frames, self.mode,
+                    self.extras):
             ctl.observe(lambda change: self.update(), names="value")
         self.box = w.VBox([
-            w.HBox([self.clip, self.mode]),
+            w.HBox([self.clip, self.mode, self.extras]),
             w.HBox([self.onset, self.length, self.min_frames]),
             self.scores_html, self.player, self.plot,
         ])
         self.notes = np.zeros((0, 4))
+        self.pedal: np.ndarray | None = None
         self.scores: dict = {}
         self.update()
 
-    def probabilities(self, name: str):
-        """Cached model outputs of a clip."""
+    def predictions(self, name: str) -> dict[str, np.ndarray]:
+        """Cached model outputs of a clip (:meth:`~pianolib.transcribe.Transcriber.predict`)."""
         if name not in self._probs:
-            self._probs[name] = self.transcriber.probabilities(self.clips[name]["features"])
+            self._probs[name] = self.transcriber.predict(self.clips[name]["features"])
         return self._probs[name]
+
+    def probabilities(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Cached onset and length probabilities of a clip."""
+        p = self.predictions(name)
+        return p["onset"], p["length"]
 
     def update(self) -> None:
         """Re-decode with the current slider values and refresh scores, audio and picture."""
-        from .decode import decode_notes, notes_to_roll
+        from .decode import decode_notes, decode_pedal, notes_to_roll
         from .evaluate import evaluate_notes
-        from .labels import notes_to_rolls
+        from .labels import notes_to_rolls, pedal_roll
+        from .midi import apply_sustain
         from .plots import plot_comparison
 
         clip = self.clips[self.clip.value]
-        onset_prob, length_prob = self.probabilities(self.clip.value)
+        probs = self.predictions(self.clip.value)
+        onset_prob, length_prob = probs["onset"], probs["length"]
+        extras = self.extras.value
         self.notes = decode_notes(onset_prob, length_prob, self.onset.value, self.length.value,
-                                  self.min_frames.value)
+                                  self.min_frames.value,
+                                  velocity_prob=probs.get("velocity") if extras else None)
+        self.pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
+                      if extras and "pedal" in probs else None)
+        if self.pedal is not None and self.transcriber.length_labels == "key":
+            self.notes = apply_sustain(self.notes, self.pedal)
         n = len(onset_prob)
         self.scores = evaluate_notes(clip["notes"], self.notes, n)
         s = self.scores
@@ -130,15 +155,28 @@ class ListeningWidget:
             f"<b>{len(self.notes)} notes</b> (truth {len(clip['notes'])}) &nbsp; "
             f"note F1 <b>{s['note_f1']:.3f}</b> &nbsp; note-with-offset F1 "
             f"<b>{s['note_offset_f1']:.3f}</b> &nbsp; frame F1 <b>{s['frame_f1']:.3f}</b>")
-        audio = side_by_side(clip["audio"], resynthesize(self.notes, self.soundfont)
+        audio = side_by_side(clip["audio"], resynthesize(self.notes, self.soundfont, self.pedal)
                              if len(self.notes) else np.zeros(SR, np.float32), self.mode.value)
         self.player.value = wav_bytes(audio)
         self.plot.clear_output(wait=True)
         with self.plot:
-            fig, ax = plt.subplots(figsize=(11, 3.5))
+            if self.pedal is None:
+                fig, ax = plt.subplots(figsize=(11, 3.5))
+            else:
+                fig, (ax, pax) = plt.subplots(2, 1, figsize=(11, 4.3), sharex=True,
+                                              gridspec_kw={"height_ratios": [5, 1]})
             plot_comparison(notes_to_rolls(clip["notes"], n)[1], notes_to_roll(self.notes, n),
                             ax=ax, title=f"{self.clip.value}: green correct, red missed, "
                                          "blue extra")
+            if self.pedal is not None:
+                t = np.arange(n) / FPS
+                pax.fill_between(t, 0, pedal_roll(self.pedal, n)[:, 0], color="#36c", alpha=0.6,
+                                 step="post", label="predicted pedal")
+                if clip.get("pedal") is not None:
+                    pax.step(t, pedal_roll(clip["pedal"], n)[:, 0] * 0.9, "k", where="post",
+                             lw=1, label="true pedal")
+                pax.set(yticks=[], ylabel="pedal", xlabel="time (s)")
+                pax.legend(loc="upper right", fontsize=7)
             plt.show()
 
     def _ipython_display_(self):

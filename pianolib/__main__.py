@@ -215,6 +215,23 @@ def _cmd_note_ends(a) -> None:
               f"{r['right']:>6.3f} {r['late']:>6.3f}")
 
 
+def _cmd_velocity_pedal(a) -> None:
+    from pathlib import Path
+
+    from .files import check_writable, write_json, write_text
+    from .noteends import TABLE_SETS, table_markdown, velocity_pedal_table
+
+    out = Path(a.out)
+    for path in (out / "velocity-pedal.json", out / "velocity-pedal.md"):
+        check_writable(path, a.force)
+    systems = dict(s.split("=", 1) for s in a.system) if a.system else {"pianolib": a.models}
+    sets = {k: v for k, v in TABLE_SETS.items() if not a.set or k in a.set}
+    rows = velocity_pedal_table(systems, sets, peer=not a.no_peer)
+    write_json(out / "velocity-pedal.json", rows, force=a.force)
+    write_text(out / "velocity-pedal.md", table_markdown(rows), force=a.force)
+    print(table_markdown(rows))
+
+
 def _cmd_export(a) -> None:
     from .export import export_onnx, max_difference
 
@@ -301,6 +318,18 @@ def _register_models(sub) -> None:
     ne.add_argument("--json", help="write the report here")
     ne.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     ne.set_defaults(func=_cmd_note_ends)
+
+    vp = sub.add_parser("velocity-pedal", help="README's table: note, offset, velocity and pedal "
+                        "F1 of our models beside Basic Pitch's on the rendered test split, the "
+                        "performances, the held-out piano and maps-dev (measure only)")
+    vp.add_argument("--models", default=str(DEFAULT_MODELS))
+    vp.add_argument("--system", action="append",
+                    help="NAME=MODEL_DIR to compare several model folders (may repeat)")
+    vp.add_argument("--set", action="append", help="only these sets (names of the table)")
+    vp.add_argument("--no-peer", action="store_true", help="without Basic Pitch")
+    vp.add_argument("--out", default="data/note-ends")
+    vp.add_argument("--force", action="store_true")
+    vp.set_defaults(func=_cmd_velocity_pedal)
 
     ex = sub.add_parser("export", help="write MODELS/transcriber.onnx (inference without "
                                        "TensorFlow) and check it against the Keras models")

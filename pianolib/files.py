@@ -78,6 +78,13 @@ def write_json(path: str | os.PathLike, data, force: bool = False) -> Path:
     return Path(path)
 
 
+def write_text(path: str | os.PathLike, text: str, force: bool = False) -> Path:
+    """Write a text file atomically; refuses to overwrite without ``force``."""
+    with atomic_write(path, force=force) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def write_csv(path: str | os.PathLike, rows: list[dict], fieldnames=None,
               force: bool = False) -> Path:
     """Write dict rows as CSV, atomically; refuses to overwrite without ``force``.

@@ -173,3 +173,98 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
     pedal = {**mean(ped), "pieces": len(ped)} if ped else {}
     return {"pieces": len(refs), "notes": mean(notes), "velocity": mean(vel),
             "offsets": offset_report(np.concatenate(devs)), "pedal": pedal}
+
+
+#: The sets of the README's velocity/pedal/note-ends table: name -> (folder, split).
+TABLE_SETS = {
+    "rendered test": ("data/corpus", "test"),
+    "performances test": ("data/corpus-perf-synthetic", "test"),
+    "held-out piano": ("data/maps-synth", "holdout"),
+    "maps-dev": ("../shared/data/maps-dev", "test"),
+}
+
+
+def peer_report(folder, split: str = "test") -> dict:
+    """Basic Pitch's note, offset and velocity scores on a set (it writes no pedal).
+
+    Notebook: 07_velocity_and_pedal.ipynb
+    """
+    from .bench import BasicPitch
+    from .evaluate import evaluate_notes, folder_pairs, read_labels
+
+    peer = BasicPitch()
+    pairs, _ = folder_pairs(folder, split)
+    notes, vel = [], []
+    for audio, label in pairs:
+        ref = read_labels(label)
+        est = peer.transcribe_file(audio)
+        scores = evaluate_notes(ref, est)
+        notes.append({k: scores[k] for k in ("note_f1", "note_offset_f1")})
+        vel.append(velocity_scores(ref, est))
+
+    def mean(rows):
+        return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+
+    return {"pieces": len(pairs), "notes": mean(notes), "velocity": mean(vel), "pedal": {}}
+
+
+def velocity_pedal_table(systems: dict, sets: dict | None = None, peer: bool = True,
+                         progress: bool = True) -> list[dict]:
+    """One row per set and system: note F1, note-with-offset F1, note F1 with velocity
+    (onset only / with offsets), pedal event and frame F1 (pieces with pedal).
+
+    Notebook: 07_velocity_and_pedal.ipynb
+
+    Args:
+        systems: ``{name: model folder}`` of our model folders to compare.
+        sets: ``{name: (folder, split)}`` (default :data:`TABLE_SETS`; missing folders are
+            skipped with a notice).
+        peer: Add Basic Pitch (when installed).
+    """
+    import sys
+    from pathlib import Path
+
+    rows = []
+    for set_name, (folder, split) in (sets or TABLE_SETS).items():
+        if not Path(folder).exists():
+            print(f"notice: {folder} not found; set {set_name!r} skipped", file=sys.stderr)
+            continue
+        reports = {name: note_ends_report(folder, split, models)
+                   for name, models in systems.items()}
+        if peer:
+            try:
+                reports["basic-pitch"] = peer_report(folder, split)
+            except ImportError as exc:
+                print(f"notice: Basic Pitch not installed ({exc}); `make peer` adds it",
+                      file=sys.stderr)
+        for name, r in reports.items():
+            rows.append({"set": set_name, "system": name, "pieces": r["pieces"],
+                         **r["notes"], **r["velocity"],
+                         "pedal_pieces": r["pedal"].get("pieces", 0),
+                         "pedal_event_f1": r["pedal"].get("pedal_event_f1"),
+                         "pedal_frame_f1": r["pedal"].get("pedal_frame_f1")})
+            if progress:
+                print(rows[-1], flush=True)
+    return rows
+
+
+def table_markdown(rows: list[dict]) -> str:
+    """The table of :func:`velocity_pedal_table` in Markdown ("no pedal" where none)."""
+    def f(v):
+        return "-" if v is None else f"{v:.3f}"
+
+    lines = ["| set | system | pieces | note F1 | note-with-offset F1 | note F1 with velocity "
+             "(onset / with offsets) | pedal event F1 | pedal frame F1 |",
+             "|---|---|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        if r["system"] == "basic-pitch":
+            pedal = ("no pedal", "no pedal")
+        elif r["pedal_event_f1"] is None:
+            pedal = ("-", "-")
+        else:
+            pedal = (f"{f(r['pedal_event_f1'])} ({r['pedal_pieces']} pieces)",
+                     f(r["pedal_frame_f1"]))
+        lines.append(f"| {r['set']} | {r['system']} | {r['pieces']} | {f(r['note_f1'])} | "
+                     f"{f(r['note_offset_f1'])} | {f(r['note_velocity_f1'])} / "
+                     f"{f(r['note_offset_velocity_f1'])} | {pedal[0]} | {pedal[1]} |")
+    return "\n".join(lines) + "\n"

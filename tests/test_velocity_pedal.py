@@ -314,3 +314,20 @@ def test_pedal_scores_count_presses_within_50_ms():
     # frames: ref 200 down, est 96 + 80 + 100 down, 96 + 80 shared
     assert s["pedal_frame_f1"] == pytest.approx(2 * 176 / (200 + 276))
     assert pedal_scores(np.zeros((0, 2)), np.zeros((0, 2)), 10)["pedal_event_f1"] == 1.0
+
+
+def test_velocity_pedal_table_on_the_sample_clips(tmp_path):
+    from pianolib.noteends import table_markdown, velocity_pedal_table
+    from pianolib.transcribe import DEFAULT_MODELS
+
+    rows = velocity_pedal_table({"pianolib": DEFAULT_MODELS}, {"sample": (SAMPLE_DIR, "test")},
+                                peer=False, progress=False)
+    assert len(rows) == 1 and rows[0]["pieces"] == 3
+    r = rows[0]
+    assert 0.5 < r["note_f1"] <= 1 and 0 <= r["note_offset_velocity_f1"] <= r["note_velocity_f1"]
+    md = table_markdown(rows + [{**r, "system": "basic-pitch"}]).splitlines()
+    assert md[0].startswith("| set | system |") and len(md) == 4
+    assert md[3].count("no pedal") == 2
+    # a missing set is skipped with a notice, not an error
+    assert velocity_pedal_table({"pianolib": DEFAULT_MODELS}, {"x": (tmp_path / "nope", "test")},
+                                peer=False) == []

@@ -9,21 +9,21 @@ module                  what it does                                    taught i
 ``audio``               load any audio at 16 kHz mono                   01
 ``features``            the CQT and its fixed-scale log compression     01
 ``midi``                MIDI <-> note lists, sustain pedal              01
-``labels``              onset and length rolls                          01
+``labels``              onset, length, velocity and pedal rolls         01, 07
 ``chunks``              fixed-length sequences                          01
 ``synth``, ``sources``  FluidSynth rendering; scores, MIDI, etudes      01
 ``augment``             tempo/key/velocity and room/microphone          01
 ``datasets``            build/split/load the local dataset              01
 ``maestro``             the real MAESTRO dataset                        01
-``models``              CNN, RNN, LSTM, BiLSTM, CRNN                    02
-``train``               fitting, streaming (stateful) layout            03, 04
-``decode``              onset + length -> notes                         05
+``models``              CNN, RNN, LSTM, BiLSTM, CRNN; losses            02, 03, 07
+``train``               fitting (4 models), streaming (stateful) layout 03, 04, 07
+``decode``              onset + length (+ velocity, pedal) -> notes     05, 07
 ``transcribe``          audio file -> MIDI file                         05
 ``stream``              block-by-block audio, CQT and model windows     05
 ``export``/``runtime``  Keras -> ONNX, inference with ONNX Runtime      05
 ``batch``               many files per run, mirrored output names       05
 ``speed``               whole-process speed and memory                  06
-``noteends``            note ends early/late by register, velocity F1   06
+``noteends``            note ends, velocity and pedal scores            06, 07
 ``evaluate``, ``tune``  mir_eval scores, decoder thresholds             05
 ``widgets``, ``plots``  listening widget, pictures                      01-05
 ``bench``               comparison with Basic Pitch                     06

@@ -177,6 +177,9 @@ def decode_notes(
         Note list ``(n, 4)``.
     """
     n = len(onset_prob)
+    if velocity_prob is not None and np.shape(velocity_prob) != np.shape(onset_prob):
+        raise ValueError(f"velocity_prob has shape {np.shape(velocity_prob)}, onset_prob "
+                         f"{np.shape(onset_prob)}: they must come from the same frames")
     if n == 0:
         return empty_notes()
     # local maxima over time: above the previous frame, at least the next one (in place, so

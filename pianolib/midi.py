@@ -61,7 +61,9 @@ def pedal_intervals(pm: pretty_midi.PrettyMIDI) -> np.ndarray:
     for inst in pm.instruments:
         if inst.is_drum:
             continue
-        ccs = sorted((c.time, c.value) for c in inst.control_changes if c.number == SUSTAIN_CC)
+        # by time only (a stable sort): two messages on one tick keep the file's order
+        ccs = sorted(((c.time, c.value) for c in inst.control_changes
+                      if c.number == SUSTAIN_CC), key=lambda c: c[0])
         if not ccs:
             continue
         t = np.array([c[0] for c in ccs])
@@ -95,14 +97,17 @@ def apply_sustain(notes: np.ndarray, pedal: np.ndarray) -> np.ndarray:
 
     Args:
         notes: Note list ``(n, 4)``.
-        pedal: Pedal down/up intervals ``(k, 2)`` from :func:`pedal_intervals`.
+        pedal: Pedal down/up intervals ``(k, 2)`` that do not overlap (as from
+            :func:`pedal_intervals` or :func:`pianolib.decode.decode_pedal`).
 
     Returns:
         A new note list with extended offsets.
     """
     notes = sort_notes(notes).copy()
+    pedal = np.asarray(pedal, dtype=np.float64).reshape(-1, 2)
     if len(notes) == 0 or len(pedal) == 0:
         return notes
+    pedal = pedal[np.argsort(pedal[:, 0], kind="stable")]  # by press time (not overlapping)
     off = notes[:, 1]
     idx = np.searchsorted(pedal[:, 0], off, side="right") - 1
     held = (idx >= 0) & (pedal[np.maximum(idx, 0), 1] > off)

@@ -10,12 +10,15 @@ split, an Offset head, a Velocity model), measure:
   too early / right / too late under ``mir_eval``'s offset rule (within 20 % of the note's
   length or 50 ms, whichever is larger);
 * :func:`velocity_scores` - ``mir_eval.transcription_velocity`` note F1 with velocity
-  (onset-only and with offsets); it rescales our velocities to the reference's by linear
-  regression, so the scale of ours does not matter, only their order.
-
-* :func:`pedal_scores` - pedal-event F1 (a pedal press found within 50 ms, as Kong et al.
-  report it, with ``mir_eval.onset.f_measure``) and pedal frame F1, for pieces whose labels
-  say where the pedal is (MIDI files; MAPS TSVs carry no pedal).
+  (onset-only and with offsets): the reference velocities are min-max normalised per piece,
+  ours are mapped onto them by a least-squares line fitted on the matched notes, and a note
+  counts when the two are within 0.1; so our scale and offset do not matter, but the order
+  and the linearity of our velocities do;
+* :func:`pedal_scores` - pedal *press* F1 (a press found within 50 ms, the issue's measure),
+  the pedal-interval F1 of Kong et al.'s released evaluation (each pedal interval scored as a
+  note by ``mir_eval.transcription``: press within 200 ms, release within 20 % of the
+  interval or 50 ms) and the pedal frame F1, for pieces whose labels say where the pedal is
+  (MIDI files; MAPS TSVs carry no pedal).
 
 ``python -m pianolib note-ends FOLDER`` prints and writes the report.
 
@@ -82,9 +85,15 @@ def offset_report(deviations: np.ndarray) -> dict:
 def velocity_scores(ref: np.ndarray, est: np.ndarray) -> dict:
     """Note F1 with velocity, onset-only and with offsets (``mir_eval.transcription_velocity``).
 
+    None for both when every reference note has the same velocity (nothing to score).
+
     Notebook: 06_evaluation_and_comparison.ipynb
     """
     ref, est = sort_notes(ref), sort_notes(est)
+    if len(ref) and np.ptp(ref[:, 3]) == 0:
+        # one velocity for every note (e.g. labels without velocities): mir_eval's min-max
+        # normalisation would then accept any estimate; there is nothing to score
+        return {"note_velocity_f1": None, "note_offset_velocity_f1": None}
     if not len(ref) or not len(est):
         same = float(len(ref) == len(est))
         return {"note_velocity_f1": same, "note_offset_velocity_f1": same}
@@ -103,7 +112,15 @@ PEDAL_WINDOW = 0.05
 
 
 def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
-    """Pedal-event F1 (presses within :data:`PEDAL_WINDOW`) and pedal frame F1.
+    """Pedal press F1, Kong et al.'s pedal-interval F1, and pedal frame F1 of one piece.
+
+    * press F1: presses (pedal down) within :data:`PEDAL_WINDOW` of a true press
+      (``mir_eval.onset.f_measure``); releases are not looked at;
+    * interval F1: Kong et al.'s released evaluation (``calculate_score_for_paper.py`` of
+      bytedance/piano_transcription): each pedal interval is a note of one pitch for
+      ``mir_eval.transcription.precision_recall_f1_overlap`` with a 200 ms press tolerance and
+      a release within 20 % of the interval or 50 ms;
+    * frame F1: frames down in both over frames down in either.
 
     Notebook: 07_velocity_and_pedal.ipynb
 
@@ -112,8 +129,8 @@ def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
         n_frames: Frames of the piece (for the frame F1).
 
     Returns:
-        ``{"pedal_event_f1", "pedal_event_precision", "pedal_event_recall", "pedal_frame_f1"}``
-        (1.0 where both are empty).
+        ``{"pedal_event_f1", "pedal_event_precision", "pedal_event_recall",
+        "pedal_interval_f1", "pedal_frame_f1"}`` (1.0 where both are empty).
     """
     from .labels import pedal_roll
 
@@ -121,16 +138,21 @@ def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
     est = np.asarray(est, dtype=float).reshape(-1, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mir_eval warns about empty event lists
-        if len(ref) or len(est):
+        if len(ref) and len(est):
             f, p, r = mir_eval.onset.f_measure(ref[:, 0], est[:, 0], window=PEDAL_WINDOW)
+            one = np.full(len(ref), 100.0), np.full(len(est), 100.0)
+            _, _, fi, _ = mir_eval.transcription.precision_recall_f1_overlap(
+                ref, one[0], est, one[1], onset_tolerance=0.2, offset_ratio=0.2,
+                offset_min_tolerance=0.05)
         else:
-            f = p = r = 1.0
+            f = p = r = fi = float(len(ref) == len(est))
     a, b = pedal_roll(ref, n_frames)[:, 0] > 0, pedal_roll(est, n_frames)[:, 0] > 0
     both = np.count_nonzero(a & b)
     total = np.count_nonzero(a) + np.count_nonzero(b)
     frame_f1 = 2 * both / total if total else 1.0
     return {"pedal_event_f1": float(f), "pedal_event_precision": float(p),
-            "pedal_event_recall": float(r), "pedal_frame_f1": float(frame_f1)}
+            "pedal_event_recall": float(r), "pedal_interval_f1": float(fi),
+            "pedal_frame_f1": float(frame_f1)}
 
 
 def note_ends_report(folder, split: str = "test", models=None, progress: bool = False) -> dict:
@@ -140,8 +162,10 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
 
     Returns:
         ``{"pieces", "notes": {mean note/offset F1}, "velocity": {mean scores},
-        "offsets": offset_report, "pedal": {mean scores over pieces with pedal, "pieces"}}``;
-        ``pedal`` is empty when the models have no Pedal model or no label has pedal.
+        "offsets": offset_report, "pedal": {mean scores over pieces with pedal, "pieces",
+        "pedal_free_pieces", "pedal_free_down_share"}}``: the last two count the MIDI-labelled
+        pieces played without pedal and the share of their frames where we put the pedal
+        down (false alarms). ``pedal`` is empty without a Pedal model or MIDI labels.
     """
     from pathlib import Path
 
@@ -152,7 +176,9 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
     pairs, _ = folder_pairs(folder, split)
     refs = [(audio, label, read_labels(label)) for audio, label in pairs]
     tr = Transcriber(models or DEFAULT_MODELS)
-    devs, vel, notes, ped = [], [], [], []
+    from . import labels
+
+    devs, vel, notes, ped, free = [], [], [], [], []
     for audio, label, ref in refs:
         probs = tr.predict_file(audio)
         est, est_pedal = tr.decode_all(probs)
@@ -162,15 +188,24 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
         notes.append({k: scores[k] for k in ("note_f1", "note_offset_f1")})
         if est_pedal is not None and Path(label).suffix.lower() in (".mid", ".midi"):
             ref_pedal = pedal_intervals(load_midi(label))
+            n = len(probs["onset"])
             if len(ref_pedal):
-                ped.append(pedal_scores(ref_pedal, est_pedal, len(probs["onset"])))
+                ped.append(pedal_scores(ref_pedal, est_pedal, n))
+            else:  # a piece played without pedal: how much pedal do we invent?
+                free.append(float(labels.pedal_roll(est_pedal, n).mean()) if n else 0.0)
         if progress:
             print(f"{Path(audio).stem[:40]:40s} velocity F1 {vel[-1]['note_velocity_f1']:.3f}")
 
-    def mean(rows):
-        return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]} if rows else {}
+    def mean(rows):  # per key, over the pieces where it is defined
+        if not rows:
+            return {}
+        vals = {k: [r[k] for r in rows if r[k] is not None] for k in rows[0]}
+        return {k: round(float(np.mean(v)), 4) if v else None for k, v in vals.items()}
 
     pedal = {**mean(ped), "pieces": len(ped)} if ped else {}
+    if free:
+        pedal.update(pedal_free_pieces=len(free),
+                     pedal_free_down_share=round(float(np.mean(free)), 4))
     return {"pieces": len(refs), "notes": mean(notes), "velocity": mean(vel),
             "offsets": offset_report(np.concatenate(devs)), "pedal": pedal}
 
@@ -203,7 +238,8 @@ def peer_report(folder, split: str = "test") -> dict:
         vel.append(velocity_scores(ref, est))
 
     def mean(rows):
-        return {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+        vals = {k: [r[k] for r in rows if r[k] is not None] for k in rows[0]}
+        return {k: round(float(np.mean(v)), 4) if v else None for k, v in vals.items()}
 
     return {"pieces": len(pairs), "notes": mean(notes), "velocity": mean(vel), "pedal": {}}
 
@@ -242,29 +278,35 @@ def velocity_pedal_table(systems: dict, sets: dict | None = None, peer: bool = T
                          **r["notes"], **r["velocity"],
                          "pedal_pieces": r["pedal"].get("pieces", 0),
                          "pedal_event_f1": r["pedal"].get("pedal_event_f1"),
-                         "pedal_frame_f1": r["pedal"].get("pedal_frame_f1")})
+                         "pedal_interval_f1": r["pedal"].get("pedal_interval_f1"),
+                         "pedal_frame_f1": r["pedal"].get("pedal_frame_f1"),
+                         "pedal_free_pieces": r["pedal"].get("pedal_free_pieces", 0),
+                         "pedal_free_down_share": r["pedal"].get("pedal_free_down_share")})
             if progress:
                 print(rows[-1], flush=True)
     return rows
 
 
 def table_markdown(rows: list[dict]) -> str:
-    """The table of :func:`velocity_pedal_table` in Markdown ("no pedal" where none)."""
+    """The table of :func:`velocity_pedal_table` in Markdown ("no pedal" for Basic Pitch)."""
     def f(v):
         return "-" if v is None else f"{v:.3f}"
 
     lines = ["| set | system | pieces | note F1 | note-with-offset F1 | note F1 with velocity "
-             "(onset / with offsets) | pedal event F1 | pedal frame F1 |",
-             "|---|---|---:|---:|---:|---|---:|---:|"]
+             "(onset / with offsets) | pedal press F1 (50 ms) | pedal interval F1 (Kong) | "
+             "pedal frame F1 | pedal down on pedal-free pieces |",
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in rows:
         if r["system"] == "basic-pitch":
-            pedal = ("no pedal", "no pedal")
-        elif r["pedal_event_f1"] is None:
-            pedal = ("-", "-")
+            pedal = ["no pedal"] * 4
         else:
-            pedal = (f"{f(r['pedal_event_f1'])} ({r['pedal_pieces']} pieces)",
-                     f(r["pedal_frame_f1"]))
+            pedal = [f(r.get(k)) for k in ("pedal_event_f1", "pedal_interval_f1",
+                                           "pedal_frame_f1", "pedal_free_down_share")]
+            if r.get("pedal_pieces"):
+                pedal[0] += f" ({r['pedal_pieces']} pieces)"
+            if r.get("pedal_free_pieces"):
+                pedal[3] += f" ({r['pedal_free_pieces']} pieces)"
         lines.append(f"| {r['set']} | {r['system']} | {r['pieces']} | {f(r['note_f1'])} | "
                      f"{f(r['note_offset_f1'])} | {f(r['note_velocity_f1'])} / "
-                     f"{f(r['note_offset_velocity_f1'])} | {pedal[0]} | {pedal[1]} |")
+                     f"{f(r['note_offset_velocity_f1'])} | " + " | ".join(pedal) + " |")
     return "\n".join(lines) + "\n"

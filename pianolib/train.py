@@ -176,6 +176,8 @@ def load_target_arrays(data: str | Path | list, split: str, target: str,
         for it in load_items(folder, split):
             n = len(it["features"])
             if target == "velocity":
+                if len(it["notes"]) and np.ptp(it["notes"][:, 3]) == 0:
+                    continue  # one velocity for every note: labels without velocities
                 y = velocity_roll(it["notes"], n)
             elif target == "pedal":
                 if not has_pedal_labels(it):

@@ -242,11 +242,15 @@ class Transcriber:
                 self.runtime = "keras"
         if self.runtime == "keras":
             have = set(present_targets(self.model_dir)) | {"onset", "length"}
+        self._settings()
         wanted = [t for t in OPTIONAL if getattr(self, t)]
+        if self.length_labels == "key" and "pedal" not in wanted:
+            wanted.append("pedal")  # the pedal gives key releases their sounding ends
         missing = [t for t in wanted if t not in have]
         if missing:
             what = {"velocity": "velocities follow onset strength",
-                    "pedal": "no sustain pedal in the MIDI"}
+                    "pedal": "no sustain pedal in the MIDI" + (
+                        " and notes end at key release" if self.length_labels == "key" else "")}
             print(f"notice: {self.model_dir} has no {' or '.join(missing)} model: "
                   f"{'; '.join(what[t] for t in missing)}", file=sys.stderr)
         self.outputs = ["onset", "length"] + [t for t in wanted if t in have]
@@ -267,11 +271,21 @@ class Transcriber:
         else:
             self.onnx.outputs = list(self.outputs)
             self.infer = self.onnx
-        self._settings()
 
     def _settings(self) -> None:
-        """Fill the settings not given explicitly: ``decoder.json`` first, then the defaults."""
+        """Fill the settings not given explicitly: ``decoder.json`` first, then the defaults
+        (``length_labels`` also from ``train.json``, which records what the model learnt)."""
+        import json
+
         tuned = read_decoder_json(self.model_dir / "decoder.json")
+        trained = self.model_dir / "train.json"
+        if "length_labels" not in tuned and trained.is_file():
+            try:
+                labels = json.loads(trained.read_text()).get("length_labels")
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                labels = None
+            if labels in ("sounding", "key"):
+                tuned["length_labels"] = labels
         for k, default in DECODER_DEFAULTS.items():
             if getattr(self, k) is None:
                 setattr(self, k, tuned.get(k, default))
@@ -369,18 +383,21 @@ class Transcriber:
 
     def decode_all(self, probs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(notes, pedal)`` from :meth:`predict`'s outputs; ``pedal`` is None without a
-        Pedal model (else ``(k, 2)`` down/up seconds, possibly empty).
+        Pedal model or with ``pedal=False`` (else ``(k, 2)`` down/up seconds, possibly empty).
+        A key-release Length model (``length_labels="key"``) gets its sounding note ends from
+        the decoded pedal even when the pedal is not written.
 
         Notebook: 07_velocity_and_pedal.ipynb
         """
         from .midi import apply_sustain
 
-        notes = self.decode(probs["onset"], probs["length"], probs.get("velocity"))
+        notes = self.decode(probs["onset"], probs["length"],
+                            probs.get("velocity") if self.velocity else None)
         pedal = (decode_pedal(probs["pedal"], self.pedal_threshold) if "pedal" in probs
                  else None)
         if self.length_labels == "key" and pedal is not None:
             notes = apply_sustain(notes, pedal)  # key release -> sounding end
-        return notes, pedal
+        return notes, (pedal if self.pedal else None)
 
     def transcribe_audio(self, y: np.ndarray) -> np.ndarray:
         """Note list of mono 16 kHz audio (checked by :func:`pianolib.audio.check_audio`)."""

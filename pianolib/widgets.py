@@ -144,10 +144,11 @@ class ListeningWidget:
         self.notes = decode_notes(onset_prob, length_prob, self.onset.value, self.length.value,
                                   self.min_frames.value,
                                   velocity_prob=probs.get("velocity") if extras else None)
-        self.pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
-                      if extras and "pedal" in probs else None)
-        if self.pedal is not None and self.transcriber.length_labels == "key":
-            self.notes = apply_sustain(self.notes, self.pedal)
+        pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
+                 if "pedal" in probs else None)
+        if pedal is not None and self.transcriber.length_labels == "key":
+            self.notes = apply_sustain(self.notes, pedal)  # key releases -> sounding ends
+        self.pedal = pedal if extras else None
         n = len(onset_prob)
         self.scores = evaluate_notes(clip["notes"], self.notes, n)
         s = self.scores

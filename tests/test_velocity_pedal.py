@@ -187,7 +187,7 @@ def test_key_pedal_rule_extends_key_releases_to_the_pedal_release():
     pedal[20:180] = 0.9  # pedal down from 0.2 s to 1.8 s
     probs = {"onset": onset, "length": length, "pedal": pedal}
     tr.min_frames, tr.onset_threshold, tr.length_threshold = 3, 0.5, 0.3
-    tr.length_labels = "sounding"
+    tr.length_labels, tr.pedal = "sounding", True
     plain, ped = tr.decode_all(probs)
     np.testing.assert_allclose(ped, [[0.2, 1.8]])
     assert plain[:, 1].tolist() == [0.3, 0.6, 1.2, 2.6]  # key releases untouched
@@ -196,6 +196,10 @@ def test_key_pedal_rule_extends_key_releases_to_the_pedal_release():
     # released under the pedal: to the next onset of the same key (1.0 s) / pedal up (1.8 s);
     # released after the pedal went up, or struck after it: unchanged
     assert notes[:, 1].tolist() == [1.0, 1.8, 1.8, 2.6]
+    # --no-pedal: no CC64 written, but the pedal still gives key releases their sounding ends
+    tr.pedal = False
+    no_cc, none = tr.decode_all(probs)
+    assert none is None and no_cc[:, 1].tolist() == [1.0, 1.8, 1.8, 2.6]
     # without a pedal model the key releases stand
     assert tr.decode_all({"onset": onset, "length": length})[0][:, 1].tolist() == \
         plain[:, 1].tolist()
@@ -313,6 +317,10 @@ def test_pedal_scores_count_presses_within_50_ms():
     assert s["pedal_event_f1"] == pytest.approx(0.4)
     # frames: ref 200 down, est 96 + 80 + 100 down, 96 + 80 shared
     assert s["pedal_frame_f1"] == pytest.approx(2 * 176 / (200 + 276))
+    # Kong et al.'s interval F1: press within 200 ms and release within 20 % / 50 ms
+    assert s["pedal_interval_f1"] == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
+    late_release = pedal_scores(ref, np.array([[1.0, 2.3], [3.0, 4.0]]), 700)
+    assert late_release["pedal_event_f1"] == 1.0 and late_release["pedal_interval_f1"] == 0.5
     assert pedal_scores(np.zeros((0, 2)), np.zeros((0, 2)), 10)["pedal_event_f1"] == 1.0
 
 
@@ -327,7 +335,7 @@ def test_velocity_pedal_table_on_the_sample_clips(tmp_path):
     assert 0.5 < r["note_f1"] <= 1 and 0 <= r["note_offset_velocity_f1"] <= r["note_velocity_f1"]
     md = table_markdown(rows + [{**r, "system": "basic-pitch"}]).splitlines()
     assert md[0].startswith("| set | system |") and len(md) == 4
-    assert md[3].count("no pedal") == 2
+    assert md[3].count("no pedal") == 4
     # a missing set is skipped with a notice, not an error
     assert velocity_pedal_table({"pianolib": DEFAULT_MODELS}, {"x": (tmp_path / "nope", "test")},
                                 peer=False) == []

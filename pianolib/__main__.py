@@ -156,6 +156,10 @@ def _cmd_train(a) -> None:
         from .tune import tune_decoder
 
         print(tune_decoder(out, list(cfg.data), force=True))
+        if (Path(out) / "pedal.keras").is_file():
+            from .tune import tune_pedal
+
+            print(tune_pedal(out, list(cfg.data)))
     print(report)
 
 

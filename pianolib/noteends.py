@@ -173,20 +173,27 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
     from .midi import load_midi, pedal_intervals
     from .transcribe import DEFAULT_MODELS, Transcriber
 
-    pairs, _ = folder_pairs(folder, split)
+    from .datasets import read_manifest
+    from .train import has_pedal_labels
+
+    pairs, names = folder_pairs(folder, split)
+    # which labels say where the pedal is: not those made from a TSV note list (MAPS)
+    rows = {r["item"]: r for r in read_manifest(folder)} if names else {}
+    knows_pedal = [has_pedal_labels(rows.get(n, {})) for n in (names or [None] * len(pairs))]
     refs = [(audio, label, read_labels(label)) for audio, label in pairs]
     tr = Transcriber(models or DEFAULT_MODELS)
     from . import labels
 
     devs, vel, notes, ped, free = [], [], [], [], []
-    for audio, label, ref in refs:
+    for (audio, label, ref), pedal_known in zip(refs, knows_pedal):
         probs = tr.predict_file(audio)
         est, est_pedal = tr.decode_all(probs)
         devs.append(offset_deviations(ref, est))
         vel.append(velocity_scores(ref, est))
         scores = evaluate_notes(ref, est)
         notes.append({k: scores[k] for k in ("note_f1", "note_offset_f1")})
-        if est_pedal is not None and Path(label).suffix.lower() in (".mid", ".midi"):
+        if (est_pedal is not None and pedal_known
+                and Path(label).suffix.lower() in (".mid", ".midi")):
             ref_pedal = pedal_intervals(load_midi(label))
             n = len(probs["onset"])
             if len(ref_pedal):

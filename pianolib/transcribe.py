@@ -102,7 +102,8 @@ WINDOWS_PER_CALL = 4
 
 #: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
 DECODER_DEFAULTS = {"onset_threshold": 0.5, "length_threshold": 0.3, "min_frames": 3,
-                    "decoder": "ours", "reonset": False, "length_labels": "sounding"}
+                    "decoder": "ours", "reonset": False, "length_labels": "sounding",
+                    "pedal_threshold": 0.5, "note_ends": "sounding"}
 
 
 def read_decoder_json(path: Path) -> dict:
@@ -124,7 +125,7 @@ def read_decoder_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise PianolibError(f"{path}: expected a JSON object of decoder settings")
     out = {}
-    for k in ("onset_threshold", "length_threshold"):
+    for k in ("onset_threshold", "length_threshold", "pedal_threshold"):
         if k in data:
             v = data[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
@@ -139,6 +140,11 @@ def read_decoder_json(path: Path) -> dict:
         if not isinstance(data["reonset"], bool):
             raise PianolibError(f"{path}: reonset must be true or false, got {data['reonset']!r}")
         out["reonset"] = data["reonset"]
+    if "note_ends" in data:
+        if data["note_ends"] not in ("sounding", "key"):
+            raise PianolibError(f"{path}: note_ends must be 'sounding' or 'key', "
+                                f"got {data['note_ends']!r}")
+        out["note_ends"] = data["note_ends"]
     if "length_labels" in data:
         if data["length_labels"] not in ("sounding", "key"):
             raise PianolibError(f"{path}: length_labels must be 'sounding' or 'key', "
@@ -176,9 +182,14 @@ class Transcriber:
         pedal: Use the folder's Pedal model: the MIDI file gets sustain-pedal (CC64) events.
         pedal_threshold: Pedal-down probability threshold of :func:`decode_pedal`.
         length_labels: What the Length model learnt: ``"sounding"`` ends (sustain included)
-            or ``"key"`` releases; with ``"key"`` and a Pedal model, each note sounds until
-            the later of its key release and the pedal release
-            (:func:`pianolib.midi.apply_sustain`, the rule the labels were made with).
+            or ``"key"`` releases.
+        note_ends: With a key-release Length model: ``"sounding"`` - each note lasts until
+            the later of its key release and the decoded pedal's release
+            (:func:`pianolib.midi.apply_sustain`, the rule the labels were made with) - or
+            ``"key"``: notes end at key release and the pedal is left to the MIDI file's CC64
+            (as a Disklavier or MAESTRO's MIDI writes them; a player sustains them). The
+            shipped models use ``"key"``: measured better (README, "Velocity, pedal and
+            note ends").
 
     Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
     (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
@@ -197,8 +208,9 @@ class Transcriber:
     length_model: object = field(default=None, repr=False)
     velocity: bool = True
     pedal: bool = True
-    pedal_threshold: float = 0.5
+    pedal_threshold: float | None = None
     length_labels: str | None = None
+    note_ends: str | None = None
 
     def __post_init__(self):
         import sys
@@ -244,13 +256,13 @@ class Transcriber:
             have = set(present_targets(self.model_dir)) | {"onset", "length"}
         self._settings()
         wanted = [t for t in OPTIONAL if getattr(self, t)]
-        if self.length_labels == "key" and "pedal" not in wanted:
+        if self.sustain_from_pedal and "pedal" not in wanted:
             wanted.append("pedal")  # the pedal gives key releases their sounding ends
         missing = [t for t in wanted if t not in have]
         if missing:
             what = {"velocity": "velocities follow onset strength",
                     "pedal": "no sustain pedal in the MIDI" + (
-                        " and notes end at key release" if self.length_labels == "key" else "")}
+                        " and notes end at key release" if self.sustain_from_pedal else "")}
             print(f"notice: {self.model_dir} has no {' or '.join(missing)} model: "
                   f"{'; '.join(what[t] for t in missing)}", file=sys.stderr)
         self.outputs = ["onset", "length"] + [t for t in wanted if t in have]
@@ -289,6 +301,11 @@ class Transcriber:
         for k, default in DECODER_DEFAULTS.items():
             if getattr(self, k) is None:
                 setattr(self, k, tuned.get(k, default))
+
+    @property
+    def sustain_from_pedal(self) -> bool:
+        """Whether note ends are key releases extended by the decoded pedal."""
+        return self.length_labels == "key" and self.note_ends == "sounding"
 
     def use_decoder(self, decoder: str) -> None:
         """Switch decoder; ``"series"`` also restores the series' thresholds (0.5 / 0.3)."""
@@ -395,7 +412,7 @@ class Transcriber:
                             probs.get("velocity") if self.velocity else None)
         pedal = (decode_pedal(probs["pedal"], self.pedal_threshold) if "pedal" in probs
                  else None)
-        if self.length_labels == "key" and pedal is not None:
+        if self.sustain_from_pedal and pedal is not None:
             notes = apply_sustain(notes, pedal)  # key release -> sounding end
         return notes, (pedal if self.pedal else None)
 

@@ -46,10 +46,70 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
             best_score = score
             best = {"decoder": decoder, "onset_threshold": o, "length_threshold": ln,
                     "min_frames": m, "length_labels": tr.length_labels,
+                    "pedal_threshold": tr.pedal_threshold, "note_ends": tr.note_ends,
                     "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
                     "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
     if write:
         from .files import write_json
 
         write_json(Path(model_dir) / "decoder.json", best, force=force)
+    return best
+
+
+def tune_pedal(model_dir: str | Path, data: str | Path | list, split: str = "valid",
+               thresholds=(0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5), write: bool = True) -> dict:
+    """Choose the pedal-down threshold on the validation split; store it in ``decoder.json``.
+
+    Scored on the items whose labels say where the pedal is (rendered items): the mean of
+    pedal press F1 and pedal frame F1 over pieces played with pedal, minus the share of frames
+    put down in pieces played without it. The Pedal model runs once per piece; only the
+    threshold changes. The other settings of an existing ``decoder.json`` are kept.
+
+    Notebook: 07_velocity_and_pedal.ipynb
+
+    Returns:
+        ``{"pedal_threshold", "valid_pedal_event_f1", "valid_pedal_frame_f1"}``.
+    """
+    import json
+
+    from .datasets import as_folders, load_items
+    from .decode import decode_pedal
+    from .errors import PianolibError
+    from .labels import pedal_roll
+    from .midi import load_midi, pedal_intervals
+    from .noteends import pedal_scores
+    from .train import has_pedal_labels
+    from .transcribe import Transcriber
+
+    tr = Transcriber(Path(model_dir), velocity=False)
+    if "pedal" not in tr.outputs:
+        raise PianolibError(f"{model_dir}: no pedal model to tune")
+    cached = []
+    for folder in as_folders(data):
+        for it in load_items(folder, split):
+            if has_pedal_labels(it):
+                ref = pedal_intervals(load_midi(Path(folder) / it["midi"]))
+                cached.append((ref, tr.predict(it["features"])["pedal"]))
+    best, best_score = None, -np.inf
+    for t in thresholds:
+        with_pedal, free = [], []
+        for ref, prob in cached:
+            est = decode_pedal(prob, t)
+            if len(ref):
+                with_pedal.append(pedal_scores(ref, est, len(prob)))
+            else:
+                free.append(float(pedal_roll(est, len(prob)).mean()) if len(prob) else 0.0)
+        ev = float(np.mean([s["pedal_event_f1"] for s in with_pedal])) if with_pedal else 0.0
+        fr = float(np.mean([s["pedal_frame_f1"] for s in with_pedal])) if with_pedal else 0.0
+        score = (ev + fr) / 2 - (float(np.mean(free)) if free else 0.0)
+        if score > best_score:
+            best_score = score
+            best = {"pedal_threshold": t, "valid_pedal_event_f1": ev, "valid_pedal_frame_f1": fr}
+    if write:
+        from .files import write_json
+
+        path = Path(model_dir) / "decoder.json"
+        settings = json.loads(path.read_text()) if path.is_file() else {}
+        settings.update(best)
+        write_json(path, settings, force=True)
     return best

@@ -146,7 +146,7 @@ class ListeningWidget:
                                   velocity_prob=probs.get("velocity") if extras else None)
         pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
                  if "pedal" in probs else None)
-        if pedal is not None and self.transcriber.length_labels == "key":
+        if pedal is not None and self.transcriber.sustain_from_pedal:
             self.notes = apply_sustain(self.notes, pedal)  # key releases -> sounding ends
         self.pedal = pedal if extras else None
         n = len(onset_prob)

@@ -191,7 +191,7 @@ def test_key_pedal_rule_extends_key_releases_to_the_pedal_release():
     plain, ped = tr.decode_all(probs)
     np.testing.assert_allclose(ped, [[0.2, 1.8]])
     assert plain[:, 1].tolist() == [0.3, 0.6, 1.2, 2.6]  # key releases untouched
-    tr.length_labels = "key"
+    tr.length_labels, tr.note_ends = "key", "sounding"
     notes, _ = tr.decode_all(probs)
     # released under the pedal: to the next onset of the same key (1.0 s) / pedal up (1.8 s);
     # released after the pedal went up, or struck after it: unchanged
@@ -200,6 +200,11 @@ def test_key_pedal_rule_extends_key_releases_to_the_pedal_release():
     tr.pedal = False
     no_cc, none = tr.decode_all(probs)
     assert none is None and no_cc[:, 1].tolist() == [1.0, 1.8, 1.8, 2.6]
+    # note_ends="key" (the shipped setting): key releases stand, the pedal goes to CC64
+    tr.pedal, tr.note_ends = True, "key"
+    keys, cc64 = tr.decode_all(probs)
+    assert keys[:, 1].tolist() == plain[:, 1].tolist() and len(cc64) == 1
+    tr.note_ends = "sounding"
     # without a pedal model the key releases stand
     assert tr.decode_all({"onset": onset, "length": length})[0][:, 1].tolist() == \
         plain[:, 1].tolist()
@@ -339,3 +344,16 @@ def test_velocity_pedal_table_on_the_sample_clips(tmp_path):
     # a missing set is skipped with a notice, not an error
     assert velocity_pedal_table({"pianolib": DEFAULT_MODELS}, {"x": (tmp_path / "nope", "test")},
                                 peer=False) == []
+
+
+def test_readme_velocity_pedal_table_is_the_measured_one():
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    measured = (Path(ROOT) / "data" / "note-ends" / "velocity-pedal.md").read_text()
+    readme = (Path(ROOT) / "README.md").read_text()
+    table = [ln for ln in measured.splitlines() if ln.startswith("| ")]
+    assert len(table) >= 10
+    for ln in table:
+        assert ln in readme, ln

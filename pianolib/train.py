@@ -251,8 +251,9 @@ def train_transcriber(
     report: dict = json.loads(old.read_text()) if old.is_file() else {}
     from .datasets import as_folders
 
+    if "length" in targets:  # what the folder's Length model learnt
+        report["length_labels"] = length_labels
     report.update({"data": [str(d) for d in as_folders(data)], "kind": kind, "units": units,
-                   "length_labels": length_labels,
                    "seq_len": seq_len, "batch_size": batch_size, "seed": seed,
                    "config": config or {"name": None}})
     report.setdefault("models", {})

@@ -24,7 +24,9 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
     ``force``. The models start from default settings, not from an existing ``decoder.json``,
     but for ``length_labels`` (what the Length model learnt), which is kept. Notes are decoded
     as transcription does (:meth:`~pianolib.transcribe.Transcriber.decode_all`: velocity,
-    and the pedal's sustain for a key-release Length model).
+    and the pedal's sustain for a key-release Length model); for a key-release Length model
+    with a Pedal model the grid also chooses ``note_ends`` (key releases, or the key/pedal
+    rule).
 
     Notebook: 05_midi_merge.ipynb
     """
@@ -35,18 +37,23 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
     items = [it for folder in as_folders(data) for it in load_items(folder, split)]
     cached = [(it["notes"], tr.predict(it["features"])) for it in items]
     best, best_score = None, -1.0
-    grid = [("series", o, ln, 0) for o in onset_thresholds for ln in length_thresholds]
-    grid += [("ours", o, ln, m) for o, ln, m in itertools.product(onset_thresholds,
-                                                                   length_thresholds, min_frames)]
-    for decoder, o, ln, m in grid:
+    # a key-release Length model with a Pedal model: key releases, or the key/pedal rule?
+    ends = (("key", "sounding") if tr.length_labels == "key" and "pedal" in tr.outputs
+            else (tr.note_ends,))
+    grid = [("series", o, ln, 0, e) for o in onset_thresholds for ln in length_thresholds
+            for e in ends]
+    grid += [("ours", o, ln, m, e) for o, ln, m, e in itertools.product(
+        onset_thresholds, length_thresholds, min_frames, ends)]
+    for decoder, o, ln, m, e in grid:
         tr.decoder, tr.onset_threshold, tr.length_threshold, tr.min_frames = decoder, o, ln, m
+        tr.note_ends = e
         scores = [evaluate_notes(ref, tr.decode_all(p)[0], len(p["onset"])) for ref, p in cached]
         score = float(np.mean([s["note_f1"] + s["note_offset_f1"] for s in scores]))
         if score > best_score:
             best_score = score
             best = {"decoder": decoder, "onset_threshold": o, "length_threshold": ln,
                     "min_frames": m, "length_labels": tr.length_labels,
-                    "pedal_threshold": tr.pedal_threshold, "note_ends": tr.note_ends,
+                    "pedal_threshold": tr.pedal_threshold, "note_ends": e,
                     "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
                     "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
     if write:

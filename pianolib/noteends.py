@@ -309,10 +309,9 @@ def table_markdown(rows: list[dict]) -> str:
         else:
             pedal = [f(r.get(k)) for k in ("pedal_event_f1", "pedal_interval_f1",
                                            "pedal_frame_f1", "pedal_free_down_share")]
-            if r.get("pedal_pieces"):
-                pedal[0] += f" ({r['pedal_pieces']} pieces)"
-            if r.get("pedal_free_pieces"):
-                pedal[3] += f" ({r['pedal_free_pieces']} pieces)"
+            for i, key in ((0, "pedal_pieces"), (3, "pedal_free_pieces")):
+                if r.get(key):
+                    pedal[i] += f" ({r[key]} piece{'s' if r[key] > 1 else ''})"
         lines.append(f"| {r['set']} | {r['system']} | {r['pieces']} | {f(r['note_f1'])} | "
                      f"{f(r['note_offset_f1'])} | {f(r['note_velocity_f1'])} / "
                      f"{f(r['note_offset_velocity_f1'])} | " + " | ".join(pedal) + " |")

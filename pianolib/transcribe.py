@@ -259,12 +259,6 @@ class Transcriber:
         if self.sustain_from_pedal and "pedal" not in wanted:
             wanted.append("pedal")  # the pedal gives key releases their sounding ends
         missing = [t for t in wanted if t not in have]
-        if missing:
-            what = {"velocity": "velocities follow onset strength",
-                    "pedal": "no sustain pedal in the MIDI" + (
-                        " and notes end at key release" if self.sustain_from_pedal else "")}
-            print(f"notice: {self.model_dir} has no {' or '.join(missing)} model: "
-                  f"{'; '.join(what[t] for t in missing)}", file=sys.stderr)
         self.outputs = ["onset", "length"] + [t for t in wanted if t in have]
         if self.runtime == "keras":
             for name, model in (("onset", self.onset_model), ("length", self.length_model)):
@@ -283,6 +277,12 @@ class Transcriber:
         else:
             self.onnx.outputs = list(self.outputs)
             self.infer = self.onnx
+        if missing:  # after the models loaded: a missing onset/length model is the one error
+            what = {"velocity": "velocities follow onset strength",
+                    "pedal": "no sustain pedal in the MIDI" + (
+                        " and notes end at key release" if self.sustain_from_pedal else "")}
+            print(f"notice: {self.model_dir} has no {' or '.join(missing)} model: "
+                  f"{'; '.join(what[t] for t in missing)}", file=sys.stderr)
 
     def _settings(self) -> None:
         """Fill the settings not given explicitly: ``decoder.json`` first, then the defaults

@@ -155,6 +155,14 @@ def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
             "pedal_frame_f1": float(frame_f1)}
 
 
+def mean_scores(rows: list[dict]) -> dict:
+    """Mean of each score over the pieces where it is defined (None: defined nowhere)."""
+    if not rows:
+        return {}
+    vals = {k: [r[k] for r in rows if r[k] is not None] for k in rows[0]}
+    return {k: round(float(np.mean(v)), 4) if v else None for k, v in vals.items()}
+
+
 def note_ends_report(folder, split: str = "test", models=None, progress: bool = False) -> dict:
     """Transcribe a dataset split or folder; report note ends, velocities and the pedal.
 
@@ -169,12 +177,11 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
     """
     from pathlib import Path
 
+    from .datasets import read_manifest
     from .evaluate import evaluate_notes, folder_pairs, read_labels
     from .midi import load_midi, pedal_intervals
-    from .transcribe import DEFAULT_MODELS, Transcriber
-
-    from .datasets import read_manifest
     from .train import has_pedal_labels
+    from .transcribe import DEFAULT_MODELS, Transcriber
 
     pairs, names = folder_pairs(folder, split)
     # which labels say where the pedal is: not those made from a TSV note list (MAPS)
@@ -203,17 +210,11 @@ def note_ends_report(folder, split: str = "test", models=None, progress: bool = 
         if progress:
             print(f"{Path(audio).stem[:40]:40s} velocity F1 {vel[-1]['note_velocity_f1']:.3f}")
 
-    def mean(rows):  # per key, over the pieces where it is defined
-        if not rows:
-            return {}
-        vals = {k: [r[k] for r in rows if r[k] is not None] for k in rows[0]}
-        return {k: round(float(np.mean(v)), 4) if v else None for k, v in vals.items()}
-
-    pedal = {**mean(ped), "pieces": len(ped)} if ped else {}
+    pedal = {**mean_scores(ped), "pieces": len(ped)} if ped else {}
     if free:
         pedal.update(pedal_free_pieces=len(free),
                      pedal_free_down_share=round(float(np.mean(free)), 4))
-    return {"pieces": len(refs), "notes": mean(notes), "velocity": mean(vel),
+    return {"pieces": len(refs), "notes": mean_scores(notes), "velocity": mean_scores(vel),
             "offsets": offset_report(np.concatenate(devs)), "pedal": pedal}
 
 
@@ -244,11 +245,8 @@ def peer_report(folder, split: str = "test") -> dict:
         notes.append({k: scores[k] for k in ("note_f1", "note_offset_f1")})
         vel.append(velocity_scores(ref, est))
 
-    def mean(rows):
-        vals = {k: [r[k] for r in rows if r[k] is not None] for k in rows[0]}
-        return {k: round(float(np.mean(v)), 4) if v else None for k, v in vals.items()}
-
-    return {"pieces": len(pairs), "notes": mean(notes), "velocity": mean(vel), "pedal": {}}
+    return {"pieces": len(pairs), "notes": mean_scores(notes), "velocity": mean_scores(vel),
+            "pedal": {}}
 
 
 def velocity_pedal_table(systems: dict, sets: dict | None = None, peer: bool = True,

@@ -16,10 +16,9 @@ quiet_tensorflow()  # before Keras loads TensorFlow: no C++ start-up lines
 import keras
 import numpy as np
 
-from .config import SEED, SEQ_LEN, set_seed
+from .config import N_KEYS, SEED, SEQ_LEN, set_seed
 from .errors import PianolibError
 from .files import write_json
-from .config import N_KEYS
 from .models import OnsetMSE, WeightedBCE, build_model
 
 #: Starting points (Adam learning rates), class weights and values per frame of each model.

@@ -19,3 +19,30 @@ def sine(freq: float, seconds: float, sr: int = 16000, amp: float = 0.5) -> np.n
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def tiny_dataset(tmp_path):
+    """A copy of the sample clips split 2 train / 1 valid: real training on a tiny dataset."""
+    import csv
+    import shutil
+
+    data = tmp_path / "tiny"
+    shutil.copytree(SAMPLE_DIR, data)
+    rows = list(csv.DictReader(open(data / "manifest.csv")))
+    for r, split in zip(rows, ["train", "train", "valid"]):
+        r["split"] = split
+    with open(data / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return data
+
+
+def assert_readme_has_table(measured_md: str, min_lines: int) -> None:
+    """Every table line of a measured Markdown file appears in the README as it is."""
+    measured = open(os.path.join(ROOT, measured_md)).read()
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    table = [ln for ln in measured.splitlines() if ln.startswith("| ")]
+    assert len(table) >= min_lines
+    for ln in table:
+        assert ln in readme, ln

@@ -430,9 +430,6 @@ def test_speed_measurement_small(tmp_path):
 
 
 def test_readme_speed_table_is_the_measured_one():
-    measured = (Path(ROOT) / "data" / "bench" / "speed.md").read_text()
-    readme = (Path(ROOT) / "README.md").read_text()
-    table = [ln for ln in measured.splitlines() if ln.startswith("| ")]
-    assert len(table) >= 4
-    for ln in table:
-        assert ln in readme, ln
+    from conftest import assert_readme_has_table
+
+    assert_readme_has_table("data/bench/speed.md", 4)

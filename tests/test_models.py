@@ -123,24 +123,14 @@ def test_series_layout_jumps_ahead_by_the_batch_size():
 
 def test_train_command_trains_both_models_and_tunes_the_decoder(tmp_path):
     """The path that made the shipped weights, on a tiny copy of the sample clips."""
-    import csv
     import json
-    import shutil
 
-    from conftest import SAMPLE_DIR
+    from conftest import tiny_dataset
 
     from pianolib.__main__ import main
     from pianolib.transcribe import Transcriber
 
-    data = tmp_path / "tiny"
-    shutil.copytree(SAMPLE_DIR, data)
-    rows = list(csv.DictReader(open(data / "manifest.csv")))
-    for r, split in zip(rows, ["train", "train", "valid"]):
-        r["split"] = split
-    with open(data / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    data = tiny_dataset(tmp_path)
     out = tmp_path / "run"
     args = ["train", "--data", str(data), "--out", str(out), "--arch", "lstm", "--units", "8",
             "--epochs", "1", "--batch-size", "8"]

@@ -1,6 +1,5 @@
 """Velocity and sustain pedal (notebook 07): labels, decoding, MIDI, the key/pedal rule, export."""
 
-import csv
 import json
 import shutil
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_DIR
 
-from pianolib.config import FPS, MIN_MIDI, N_BINS, N_KEYS, ONSET_FRAMES
+from pianolib.config import FPS, MIN_MIDI, N_KEYS, ONSET_FRAMES
 from pianolib.decode import decode_notes, decode_pedal, velocity_at
 from pianolib.labels import pedal_roll, velocity_roll
 from pianolib.midi import (
@@ -230,28 +229,17 @@ def test_onset_mse_is_the_mean_squared_error_over_onset_frames_only():
     assert float(OnsetMSE()(y, pred2)) == pytest.approx(expected, rel=1e-5)
 
 
-def _tiny_dataset(tmp_path):
-    data = tmp_path / "tiny"
-    shutil.copytree(SAMPLE_DIR, data)
-    rows = list(csv.DictReader(open(data / "manifest.csv")))
-    for r, split in zip(rows, ["train", "train", "valid"]):
-        r["split"] = split
-    with open(data / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return data
-
-
 def test_train_velocity_and_pedal_export_and_transcribe(tmp_path, capsys):
     """The whole path on a tiny dataset: train both new models beside the shipped two,
     export one four-output ONNX file, transcribe with velocities and pedal, and read it back."""
+    from conftest import tiny_dataset
+
     from pianolib.__main__ import main
     from pianolib.export import max_difference
     from pianolib.runtime import OnnxModels
     from pianolib.transcribe import DEFAULT_MODELS, SAMPLE_AUDIO, Transcriber
 
-    data = _tiny_dataset(tmp_path)
+    data = tiny_dataset(tmp_path)
     run = tmp_path / "run"
     assert main(["train", "--config", "velocity-pedal", "--data", str(data), "--out", str(run),
                  "--arch", "lstm", "--units", "8", "--epochs", "1", "--batch-size", "8"]) == 0
@@ -347,13 +335,6 @@ def test_velocity_pedal_table_on_the_sample_clips(tmp_path):
 
 
 def test_readme_velocity_pedal_table_is_the_measured_one():
-    from pathlib import Path
+    from conftest import assert_readme_has_table
 
-    from conftest import ROOT
-
-    measured = (Path(ROOT) / "data" / "note-ends" / "velocity-pedal.md").read_text()
-    readme = (Path(ROOT) / "README.md").read_text()
-    table = [ln for ln in measured.splitlines() if ln.startswith("| ")]
-    assert len(table) >= 10
-    for ln in table:
-        assert ln in readme, ln
+    assert_readme_has_table("data/note-ends/velocity-pedal.md", 10)

@@ -46,3 +46,38 @@ def assert_readme_has_table(measured_md: str, min_lines: int) -> None:
     assert len(table) >= min_lines
     for ln in table:
         assert ln in readme, ln
+
+
+def notebook_key_code(name: str) -> dict:
+    """The functions a notebook writes out for reading (cells tagged ``key-code``), executed.
+
+    Each such cell is self-contained (it imports what it uses), so the test runs exactly the
+    code a student reads, and can compare it with the library's version on the sample clips.
+
+    Args:
+        name: the notebook's file name, e.g. ``"01_data_and_preprocessing.ipynb"``.
+
+    Returns:
+        The namespace after executing the tagged cells in order.
+    """
+    import json
+
+    nb = json.load(open(os.path.join(ROOT, "notebooks", name)))
+    cells = [c for c in nb["cells"]
+             if c["cell_type"] == "code" and "key-code" in c.get("metadata", {}).get("tags", [])]
+    assert cells, f"{name} has no cell tagged key-code"
+    namespace: dict = {}
+    for cell in cells:
+        source = "".join(cell["source"])
+        lines = [ln for ln in source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+        exec(compile("\n".join(lines), f"{name}:key-code", "exec"), namespace)
+    return namespace
+
+
+def notebook_cells(name: str, tag: str) -> list:
+    """The sources of a notebook's code cells that carry ``tag`` (e.g. ``solution``)."""
+    import json
+
+    nb = json.load(open(os.path.join(ROOT, "notebooks", name)))
+    return ["".join(c["source"]) for c in nb["cells"]
+            if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]

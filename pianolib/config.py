@@ -22,7 +22,8 @@ MIN_MIDI = 21
 MAX_MIDI = 108
 #: Number of piano keys.
 N_KEYS = MAX_MIDI - MIN_MIDI + 1
-#: CQT bins per octave: 3 bins per semitone, so each key gets a centre bin and two neighbours.
+#: CQT bins per octave: 3 bins per semitone, so key k (MIDI 21 + k) gets bins 3k, 3k+1, 3k+2 at
+#: +0, +1/3 and +2/3 of a semitone above its pitch (bin 3k is exactly on the key).
 BINS_PER_OCTAVE = 36
 #: Number of CQT bins: 88 keys x 3 bins.
 N_BINS = N_KEYS * 3

@@ -11,7 +11,8 @@ from .config import BINS_PER_OCTAVE, HOP_LENGTH, MIN_MIDI, N_BINS, SR
 
 #: Floor of the log-compressed CQT, in dB below the fixed reference.
 DB_RANGE = 80.0
-#: Fixed reference magnitude for the dB scale (a full-scale sine gives a CQT peak near 1).
+#: Fixed reference magnitude for the dB scale. Loud piano music peaks near it (the sample clips
+#: reach 0.98-1.03 on the scaled axis); a full-scale pure sine peaks at about 21.7 (scaled 1.34).
 DB_REF = 1.0
 
 # librosa needs its filters to fit: pad very short signals up to this many samples first.
@@ -112,7 +113,8 @@ def cqt(y: np.ndarray, sr: int = SR) -> np.ndarray:
 def log_cqt(C: np.ndarray) -> np.ndarray:
     """Log-compress CQT magnitudes on a *fixed* dB scale, mapped to [0, ~1].
 
-    ``0`` is 80 dB below the fixed reference (and anything quieter), ``1`` the reference level.
+    ``0`` is 80 dB below the fixed reference (and anything quieter), ``1`` the reference level;
+    louder bins go above 1 (nothing clips them).
     The scale does not depend on the file, so a quiet passage looks quiet in every file, and
     a chunk can be scaled without seeing the rest of the recording.
 

@@ -79,7 +79,8 @@ def test_notebook_stats_counts_what_a_student_gets(tmp_path):
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# Title\nFive words of prose here."),
-                nbformat.v4.new_code_cell("def f(x):\n    return x", metadata={"tags": ["key-code"]}),
+                nbformat.v4.new_code_cell("def f(x):\n    return x",
+                                          metadata={"tags": ["key-code"]}),
                 nbformat.v4.new_code_cell("# Solution to exercise 1\nassert f(1) == 1",
                                           metadata={"tags": ["solution"]}),
                 nbformat.v4.new_code_cell("display(Audio(y, rate=sr)); Audio(z, rate=sr)")]

@@ -68,11 +68,42 @@ def load_clips(folder: str | Path, split: str | None = None, limit: int | None =
              if has_pedal_labels(it) and it.get("midi") else None} for it in items]
 
 
+def decoder_settings(transcriber) -> dict[str, tuple[float, float, int]]:
+    """Starting ``(onset, length, min_frames)`` of each decoder in :class:`ListeningWidget`.
+
+    The transcriber's own settings for its decoder; for the other one, the series' thresholds
+    (the defaults of :func:`~pianolib.decode.decode_series`: onset 0.5, length 0.3) or our
+    tuned ones (``decoder.json`` of the transcriber's model folder, then the defaults).
+
+    Notebook: 05_midi_merge.ipynb
+    """
+    import inspect
+
+    from .decode import decode_series
+    from .transcribe import DECODER_DEFAULTS, read_decoder_json
+
+    own = (transcriber.onset_threshold, transcriber.length_threshold, transcriber.min_frames)
+    series = inspect.signature(decode_series).parameters
+    tuned = {**DECODER_DEFAULTS, **read_decoder_json(Path(transcriber.model_dir) /
+                                                       "decoder.json")}
+    settings = {
+        "series": (series["onset_threshold"].default, series["length_threshold"].default,
+                   transcriber.min_frames),
+        "ours": (tuned["onset_threshold"], tuned["length_threshold"], tuned["min_frames"]),
+    }
+    settings[transcriber.decoder] = own
+    return settings
+
+
 class ListeningWidget:
     """Choose a clip, hear original and transcription, move thresholds, see the F1 change.
 
     The models run once per clip; every slider move only re-decodes the cached probabilities
-    (vectorised, milliseconds), then redraws the roll, the audio and the scores. With a
+    (vectorised, milliseconds), then redraws the roll, the audio and the scores. The
+    "decoder" buttons switch between our rule (:func:`~pianolib.decode.decode_notes`) and the
+    series' rule (:func:`~pianolib.decode.decode_series`); each keeps its own slider values,
+    and the series' rule starts from the series' thresholds (onset 0.5, length 0.3; it has no
+    minimum length, so that slider is disabled while it is chosen). With a
     Velocity and a Pedal model (notebook 07) the transcription plays with its predicted
     velocities and sustain pedal, and the pedal is drawn under the piano roll beside the
     truth; the "velocity & pedal" box switches them off to hear the difference.
@@ -92,30 +123,51 @@ class ListeningWidget:
         self.transcriber = transcriber
         self.soundfont = soundfont
         self._probs: dict[str, dict[str, np.ndarray]] = {}
+        self._settings = decoder_settings(transcriber)
+        onset, length, min_frames = self._settings[transcriber.decoder]
         self.clip = w.Dropdown(options=list(self.clips), description="clip")
-        self.onset = w.FloatSlider(value=transcriber.onset_threshold, min=0.05, max=0.95,
-                                   step=0.05, description="onset ≥")
-        self.length = w.FloatSlider(value=transcriber.length_threshold, min=0.05, max=0.95,
-                                    step=0.05, description="length ≥")
-        self.min_frames = w.IntSlider(value=transcriber.min_frames, min=1, max=20,
-                                      description="min frames")
+        self.decoder = w.ToggleButtons(options=[("ours", "ours"), ("series'", "series")],
+                                       value=transcriber.decoder, description="decoder")
+        self.onset = w.FloatSlider(value=onset, min=0.05, max=0.95, step=0.05,
+                                   description="onset ≥")
+        self.length = w.FloatSlider(value=length, min=0.05, max=0.95, step=0.05,
+                                    description="length ≥")
+        self.min_frames = w.IntSlider(value=min_frames, min=1, max=20,
+                                      description="min frames",
+                                      disabled=transcriber.decoder == "series")
         self.mode = w.ToggleButtons(options=[("one after the other", "sequence"),
                                              ("left / right", "lr")], value="sequence")
         self.extras = w.Checkbox(value=True, description="velocity & pedal")
         self.scores_html = w.HTML()
         self.plot = w.Output()
         self.player = w.Audio(value=b"", format="wav", autoplay=False)
+        self._quiet = False  # True while the decoder switch sets several sliders at once
         for ctl in (self.clip, self.onset, self.length, self.min_frames, self.mode,
                     self.extras):
-            ctl.observe(lambda change: self.update(), names="value")
+            ctl.observe(lambda change: None if self._quiet else self.update(), names="value")
+        self.decoder.observe(self._switch_decoder, names="value")
         self.box = w.VBox([
             w.HBox([self.clip, self.mode, self.extras]),
+            self.decoder,
             w.HBox([self.onset, self.length, self.min_frames]),
             self.scores_html, self.player, self.plot,
         ])
         self.notes = np.zeros((0, 4))
         self.pedal: np.ndarray | None = None
         self.scores: dict = {}
+        self.update()
+
+    def _switch_decoder(self, change) -> None:
+        """Keep the old decoder's slider values, restore the new one's, then re-decode once."""
+        self._settings[change["old"]] = (self.onset.value, self.length.value,
+                                         self.min_frames.value)
+        self._quiet = True
+        try:
+            self.onset.value, self.length.value, self.min_frames.value = \
+                self._settings[change["new"]]
+        finally:
+            self._quiet = False
+        self.min_frames.disabled = change["new"] == "series"
         self.update()
 
     def predictions(self, name: str) -> dict[str, np.ndarray]:
@@ -131,7 +183,7 @@ class ListeningWidget:
 
     def update(self) -> None:
         """Re-decode with the current slider values and refresh scores, audio and picture."""
-        from .decode import decode_notes, decode_pedal, notes_to_roll
+        from .decode import decode_notes, decode_pedal, decode_series, notes_to_roll
         from .evaluate import evaluate_notes
         from .labels import notes_to_rolls, pedal_roll
         from .midi import apply_sustain
@@ -141,9 +193,15 @@ class ListeningWidget:
         probs = self.predictions(self.clip.value)
         onset_prob, length_prob = probs["onset"], probs["length"]
         extras = self.extras.value
-        self.notes = decode_notes(onset_prob, length_prob, self.onset.value, self.length.value,
-                                  self.min_frames.value,
-                                  velocity_prob=probs.get("velocity") if extras else None)
+        velocity_prob = probs.get("velocity") if extras else None
+        if self.decoder.value == "series":
+            self.notes = decode_series(onset_prob, length_prob, self.onset.value,
+                                       self.length.value, velocity_prob=velocity_prob)
+        else:
+            self.notes = decode_notes(onset_prob, length_prob, self.onset.value,
+                                      self.length.value, self.min_frames.value,
+                                      reonset=self.transcriber.reonset,
+                                      velocity_prob=velocity_prob)
         pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
                  if "pedal" in probs else None)
         if pedal is not None and self.transcriber.sustain_from_pedal:
@@ -152,8 +210,9 @@ class ListeningWidget:
         n = len(onset_prob)
         self.scores = evaluate_notes(clip["notes"], self.notes, n)
         s = self.scores
+        rule = "our rule" if self.decoder.value == "ours" else "the series' rule"
         self.scores_html.value = (
-            f"<b>{len(self.notes)} notes</b> (truth {len(clip['notes'])}) &nbsp; "
+            f"{rule}: <b>{len(self.notes)} notes</b> (truth {len(clip['notes'])}) &nbsp; "
             f"note F1 <b>{s['note_f1']:.3f}</b> &nbsp; note-with-offset F1 "
             f"<b>{s['note_offset_f1']:.3f}</b> &nbsp; frame F1 <b>{s['frame_f1']:.3f}</b>")
         audio = side_by_side(clip["audio"], resynthesize(self.notes, self.soundfont, self.pedal)

@@ -48,3 +48,44 @@ def test_audio_helpers():
     assert side_by_side(a, b, "lr").shape == (100, 2)
     assert len(side_by_side(a, b)) == 150 + 8000
     assert wav_bytes(np.zeros(10, np.float32))[:4] == b"RIFF"
+
+
+def test_decoder_toggle_switches_between_the_two_rules_of_decode_py(widget):
+    from pianolib.decode import decode_notes, decode_pedal, decode_series
+    from pianolib.midi import apply_sustain
+
+    tr = widget.transcriber
+    probs = widget.predictions(widget.clip.value)
+    velocity = probs.get("velocity") if widget.extras.value else None
+
+    def expected(notes):  # what the widget adds after decoding (key releases -> sounding ends)
+        if tr.sustain_from_pedal and "pedal" in probs:
+            return apply_sustain(notes, decode_pedal(probs["pedal"], tr.pedal_threshold))
+        return notes
+
+    widget.decoder.value = "ours"
+    widget.onset.value, widget.length.value, widget.min_frames.value = 0.6, 0.3, 5
+    ours, html_ours = widget.notes.copy(), widget.scores_html.value
+    assert np.array_equal(ours, expected(decode_notes(
+        probs["onset"], probs["length"], 0.6, 0.3, 5, reonset=tr.reonset,
+        velocity_prob=velocity)))
+    widget.decoder.value = "series"  # the series' rule with the series' thresholds
+    assert (widget.onset.value, widget.length.value) == (0.5, 0.3)
+    assert widget.min_frames.disabled
+    series = widget.notes.copy()
+    assert np.array_equal(series, expected(decode_series(
+        probs["onset"], probs["length"], 0.5, 0.3, velocity_prob=velocity)))
+    assert len(series) != len(ours)  # the two rules really differ on this clip
+    assert widget.scores_html.value != html_ours
+    assert f"<b>{len(series)} notes</b>" in widget.scores_html.value
+    assert f"{widget.scores['note_f1']:.3f}" in widget.scores_html.value
+    widget.onset.value = 0.7  # the sliders now move the series' rule
+    assert np.array_equal(widget.notes, expected(decode_series(
+        probs["onset"], probs["length"], 0.7, 0.3, velocity_prob=velocity)))
+    widget.decoder.value = "ours"  # back: our settings and notes come back
+    assert (widget.onset.value, widget.length.value, widget.min_frames.value) == (0.6, 0.3, 5)
+    assert not widget.min_frames.disabled
+    assert np.array_equal(widget.notes, ours)
+    widget.decoder.value = "series"  # and the series' rule remembers its own 0.7
+    assert widget.onset.value == 0.7
+    widget.decoder.value = "ours"

@@ -263,6 +263,35 @@ def _cmd_evaluate(a) -> None:
         print(f"{k:>16}: {v:.4f}" if isinstance(v, float) else f"{k:>16}: {v}")
 
 
+def _cmd_extra_notes(a) -> None:
+    import datetime as dt
+    import os
+    from pathlib import Path
+
+    from .failures import extra_notes_report, report_markdown, write_report
+    from .files import check_writable
+
+    out = Path(a.out)
+    for suffix in (".json", ".md", ".png"):  # checked before any folder is read
+        check_writable(out.with_name(out.name + suffix), a.force)
+    systems = {}
+    for s in a.system or [f"pianolib={a.models}"]:
+        name, sep, models = s.partition("=")
+        if not sep or not name or not models:
+            raise PianolibError(f"--system {s!r}: expected NAME=MODEL_FOLDER")
+        systems[name] = models
+    report = extra_notes_report(a.folder, systems, peer=a.peer, split=a.split,
+                                progress=not a.quiet)
+    words = ["python -m pianolib extra-notes", *a.folder,
+             *(f"--system {s}" for s in a.system or []),
+             *([f"--peer {a.peer}"] if a.peer else []), f"--out {a.out}"]
+    report = {"measured": dt.date.today().isoformat(), "cpu_cores": os.cpu_count(),
+              "command": " ".join(words), **report}
+    for path in write_report(report, out, force=a.force):
+        print(f"{path}: written")
+    print(report_markdown(report))
+
+
 def _register_models(sub) -> None:
     from .transcribe import DEFAULT_MODELS
 
@@ -334,6 +363,23 @@ def _register_models(sub) -> None:
     vp.add_argument("--out", default="data/note-ends")
     vp.add_argument("--force", action="store_true")
     vp.set_defaults(func=_cmd_velocity_pedal)
+
+    xn = sub.add_parser("extra-notes", help="failure analysis: the extra notes (unmatched "
+                        "estimates) of our models and Basic Pitch, by register and by interval "
+                        "to the true notes sounding (repeat, semitone, octave, twelfth ...)")
+    xn.add_argument("folder", nargs="+", help="folder of audio + .tsv/.mid labels (MAPS layout "
+                                              "flac/ + tsv/) or built dataset (uses --split)")
+    xn.add_argument("--system", action="append",
+                    help="NAME=MODEL_FOLDER (may repeat; default: pianolib=--models)")
+    xn.add_argument("--models", default=str(DEFAULT_MODELS))
+    xn.add_argument("--peer", choices=["basic-pitch", "none"],
+                    help="basic-pitch: required; none: without it (default: if installed)")
+    xn.add_argument("--split", default="test")
+    xn.add_argument("--out", default="data/bench/extra-notes",
+                    help="writes OUT.json, OUT.md and OUT.png")
+    xn.add_argument("--quiet", action="store_true", help="no line per piece")
+    xn.add_argument("--force", action="store_true", help="replace existing results")
+    xn.set_defaults(func=_cmd_extra_notes)
 
     ex = sub.add_parser("export", help="write MODELS/transcriber.onnx (inference without "
                                        "TensorFlow) and check it against the Keras models")

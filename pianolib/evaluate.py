@@ -302,44 +302,6 @@ EXTRA_KINDS = ("repeat", "harmonic", "other")
 HARMONIC_INTERVALS = (12, 19, 24)
 
 
-def classify_extra_notes(ref: np.ndarray, est: np.ndarray) -> dict:
-    """Where a transcriber's extra notes (estimates matching no reference note) come from.
-
-    Each extra note is a *repeat* if a reference note of the same pitch sounds at its onset
-    (or starts within 100 ms of it: a second onset on one attack), else a *harmonic* if a
-    reference note an octave, a twelfth or two octaves above or below sounds then, else
-    *other*. Also counts extra notes shorter than 100 ms.
-
-    Notebook: 06_evaluation_and_comparison.ipynb
-
-    Returns:
-        ``{"n_est", "n_extra", "repeat", "harmonic", "other", "short"}`` counts.
-    """
-    ref, est = sort_notes(ref), sort_notes(est)
-    matched = np.zeros(len(est), bool)
-    if len(ref) and len(est):
-        pairs = mir_eval.transcription.match_notes(
-            _intervals(ref), mir_eval.util.midi_to_hz(ref[:, 2]), _intervals(est),
-            mir_eval.util.midi_to_hz(est[:, 2]), offset_ratio=None)
-        matched[[j for _, j in pairs]] = True
-    extra = est[~matched]
-    out = {"n_est": len(est), "n_extra": len(extra)}
-    if len(extra) == 0 or len(ref) == 0:
-        out.update(repeat=0, harmonic=0, other=len(extra),
-                   short=int(np.sum(extra[:, 1] - extra[:, 0] < 0.1)) if len(extra) else 0)
-        return out
-    t = extra[:, 0][:, None]
-    # a reference note "sounds" at t if it started before t + 100 ms and ends after t
-    sounding = (ref[:, 0][None, :] <= t + 0.1) & (ref[:, 1][None, :] > t)
-    diff = extra[:, 2][:, None] - ref[:, 2][None, :]
-    repeat = np.any(sounding & (diff == 0), axis=1)
-    harmonic = ~repeat & np.any(sounding & np.isin(np.abs(diff), HARMONIC_INTERVALS), axis=1)
-    out.update(repeat=int(repeat.sum()), harmonic=int(harmonic.sum()),
-               other=int((~repeat & ~harmonic).sum()),
-               short=int(np.sum(extra[:, 1] - extra[:, 0] < 0.1)))
-    return out
-
-
 def _intervals(notes: np.ndarray) -> np.ndarray:
     """Onset/offset intervals for mir_eval (which needs strictly positive lengths)."""
     iv = notes[:, :2].copy()

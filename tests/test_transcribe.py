@@ -248,22 +248,6 @@ def test_frame_scores_agree_with_mir_eval_multipitch():
     assert p == pytest.approx(m["Precision"]) and r == pytest.approx(m["Recall"])
 
 
-def test_classify_extra_notes():
-    from pianolib.evaluate import classify_extra_notes
-
-    ref = np.array([[0.0, 1.0, 60, 80], [2.0, 3.0, 50, 80]])
-    est = np.array([
-        [0.01, 1.0, 60, 80],   # matched
-        [0.06, 0.1, 60, 80],   # second onset on the same attack: repeat, short
-        [0.3, 0.9, 72, 80],    # octave above a sounding note: harmonic
-        [2.5, 2.9, 69, 80],    # nineteen semitones above 50: harmonic
-        [2.5, 2.9, 51, 80],    # a semitone off: other
-        [5.0, 6.0, 40, 80],    # nothing sounds: other
-    ])
-    c = classify_extra_notes(ref, est)
-    assert c == {"n_est": 6, "n_extra": 5, "repeat": 1, "harmonic": 2, "other": 2, "short": 1}
-
-
 def test_evaluate_checks_split_labels_and_output_before_work(tmp_path, transcriber):
     with pytest.raises(PianolibError, match=r"no split 'tset'; it has test"):
         evaluate_folder(SAMPLE_DIR, transcriber, split="tset", progress=False)

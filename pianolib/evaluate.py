@@ -296,10 +296,6 @@ def note_context(ref: np.ndarray) -> dict:
     return {"pitch": ref[:, 2].astype(int), "polyphony": poly, "notes_per_s": rate}
 
 
-#: Kinds of extra (unmatched) notes, in the order they are tested.
-EXTRA_KINDS = ("repeat", "harmonic", "other")
-#: Intervals (semitones) of a note's strong partials: octave, twelfth, two octaves.
-HARMONIC_INTERVALS = (12, 19, 24)
 
 
 def _intervals(notes: np.ndarray) -> np.ndarray:

@@ -79,8 +79,10 @@ def inference_function(model: keras.Model):
 def _conv_front(x, filters: int = 16, time_context: int = 3):
     """Convolutions over (time, frequency), then pooling to one vector of 88 x c per frame.
 
-    Shared weights across frequency make the net see the *shape* of a partial series wherever
-    it is on the keyboard; pooling by 3 brings the 3 bins per key down to one.
+    The same small kernels slide over all 264 bins, so the local shape of a spectral peak and
+    of its attack is learnt once for the whole keyboard (stacked, the kernels see 7 bins, about
+    two semitones: harmonics an octave or more apart are combined by the dense layer after the
+    pooling, whose weights are not shared); pooling by 3 brings the 3 bins per key to one.
     """
     x = layers.Reshape((-1, N_BINS, 1))(x)
     x = layers.Conv2D(filters, (time_context, 5), padding="same", activation="relu")(x)

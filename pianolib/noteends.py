@@ -107,7 +107,8 @@ def velocity_scores(ref: np.ndarray, est: np.ndarray) -> dict:
     return {"note_velocity_f1": float(f), "note_offset_velocity_f1": float(fo)}
 
 
-#: A pedal press counts as found within this many seconds (Kong et al. 2021).
+#: A pedal press counts as found within this many seconds: our own, stricter measure (Kong et
+#: al.'s released evaluation uses a 200 ms press tolerance, see the interval F1 below).
 PEDAL_WINDOW = 0.05
 
 
@@ -120,7 +121,7 @@ def pedal_scores(ref: np.ndarray, est: np.ndarray, n_frames: int) -> dict:
       bytedance/piano_transcription): each pedal interval is a note of one pitch for
       ``mir_eval.transcription.precision_recall_f1_overlap`` with a 200 ms press tolerance and
       a release within 20 % of the interval or 50 ms;
-    * frame F1: frames down in both over frames down in either.
+    * frame F1: 2 x frames down in both / (frames down in the truth + frames down in ours).
 
     Notebook: 07_velocity_and_pedal.ipynb
 

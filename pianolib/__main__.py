@@ -366,7 +366,7 @@ def _register_models(sub) -> None:
 
     xn = sub.add_parser("extra-notes", help="failure analysis: the extra notes (unmatched "
                         "estimates) of our models and Basic Pitch, by register and by interval "
-                        "to the true notes sounding (repeat, semitone, octave, twelfth ...)")
+                        "to the true notes sounding (onset off, re-onset, octave, twelfth ...)")
     xn.add_argument("folder", nargs="+", help="folder of audio + .tsv/.mid labels (MAPS layout "
                                               "flac/ + tsv/) or built dataset (uses --split)")
     xn.add_argument("--system", action="append",

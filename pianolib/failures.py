@@ -1,23 +1,31 @@
 """Failure analysis: the notes a transcriber invents (extra notes), by register and interval.
 
-On real piano recordings our models lose on *precision*: they write notes nobody played. An
-**extra note** is an estimated note that ``mir_eval``'s matching pairs with no reference note
+Going from rendered to real piano recordings, our precision falls more than twice as far as our
+recall: the real piano makes us write notes nobody played. An **extra note** is an estimated
+note that ``mir_eval``'s matching pairs with no reference note
 (``mir_eval.transcription.match_notes`` with ``offset_ratio=None``: same pitch within a quarter
 tone, onset within 50 ms, each note used at most once). A **missed note** is a reference note
 paired with no estimate.
 
-Each extra note is classified by the reference notes that sound at its onset, or within
-:data:`WINDOW` (50 ms) of it, tested in this order (:func:`classify_extra_note`):
+Each extra note is classified (:func:`classify_extra_note`) first by the missed notes, then by
+its interval to the reference notes whose key is down within :data:`WINDOW` (50 ms) of its
+onset (:func:`sounding_pitches`), tested in this order:
 
-* ``repeat``: one of them has the same pitch (a second onset on one attack, a held note broken
-  in two, or a true onset found more than 50 ms off);
-* ``semitone``: one of them is a semitone away (above or below);
-* ``octave`` (+12), ``twelfth`` (+19), ``double octave`` (+24): one of them lies that far
+* ``onset off``: a missed note of the same pitch starts within :data:`ONSET_OFF` (150 ms) of
+  it, either way, or is held at its onset: a true note written at the wrong time;
+* ``re-onset``: a sounding note has the same pitch (and was found: a second onset on it);
+* ``octave`` (+12), ``twelfth`` (+19), ``double octave`` (+24): a sounding note lies that far
   *below* the extra note, which then sits on its 2nd, 3rd or 4th partial;
 * ``other harmonic``: the 5th to 8th partial (+28, +31, +34, +36 semitones);
-* ``below``: the extra note is lower than every sounding note (no partial of theirs);
+* ``sub-octave`` (-12): a sounding note lies an octave *above* (its partials are all partials
+  of the extra note);
+* ``semitone``: a sounding note is a semitone away (above or below);
+* ``below``: the extra note is lower than every sounding note;
 * ``other``: above a sounding note, at an interval no low partial explains;
-* ``none sounding``: no reference note sounds near its onset.
+* ``none sounding``: no key is down within 50 ms of its onset.
+
+"Sounding" means the key is down: MAPS labels end at the key release, while a string may ring
+on under the sustain pedal, so the partial kinds are a lower bound.
 
 :func:`extra_notes` finds and classifies the extra notes of one piece (vectorised over notes),
 :func:`piece_counts` counts them by register, :func:`extra_notes_report` runs systems over
@@ -39,11 +47,16 @@ import numpy as np
 
 from .errors import PianolibError
 
-#: A reference note "sounds near" an onset t if it sounds somewhere in [t - WINDOW, t + WINDOW].
+#: A reference note "sounds near" an onset t if its key is down somewhere in [t - WINDOW,
+#: t + WINDOW].
 WINDOW = 0.05
-#: Kinds of extra notes, in the order they are tested.
-KINDS = ("repeat", "semitone", "octave", "twelfth", "double octave", "other harmonic",
-         "below", "other", "none sounding")
+#: A missed reference note of the same pitch whose onset is at most this far (s) from an extra
+#: note's makes that extra note ``onset off``.
+ONSET_OFF = 0.15
+#: Kinds of extra notes, in the order they are tested (``none sounding`` excludes every
+#: interval kind).
+KINDS = ("onset off", "re-onset", "octave", "twelfth", "double octave", "other harmonic",
+         "sub-octave", "semitone", "below", "other", "none sounding")
 #: Semitones from a note up to its partials: 2nd (octave), 3rd (twelfth), 4th, then 5th-8th
 #: (``round(12 * log2(k))``).
 HARMONIC_STEPS = {"octave": (12,), "twelfth": (19,), "double octave": (24,),
@@ -85,7 +98,7 @@ def match(ref: np.ndarray, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sounding_pitches(onset: float, ref: np.ndarray, window: float = WINDOW) -> np.ndarray:
-    """Pitches of the reference notes sounding within ``window`` seconds of ``onset``.
+    """Pitches of the reference notes whose key is down within ``window`` seconds of ``onset``.
 
     Notebook: 06_evaluation_and_comparison.ipynb
     """
@@ -94,34 +107,47 @@ def sounding_pitches(onset: float, ref: np.ndarray, window: float = WINDOW) -> n
     return ref[near, 2]
 
 
-def classify_extra_note(pitch: float, sounding: np.ndarray) -> str:
-    """The kind (:data:`KINDS`) of one extra note, from the pitches of the true notes sounding.
+def classify_extra_note(onset: float, pitch: float, ref: np.ndarray, missed: np.ndarray,
+                        window: float = WINDOW, onset_off: float = ONSET_OFF) -> str:
+    """The kind (:data:`KINDS`) of one extra note.
 
-    The readable one-note version of :func:`extra_notes` (a test checks they agree).
+    The readable one-note version of :func:`extra_note_kinds` (a test checks they agree).
 
     Notebook: 06_evaluation_and_comparison.ipynb
 
     Args:
-        pitch: MIDI pitch of the extra note.
-        sounding: MIDI pitches of the reference notes sounding near its onset
-            (:func:`sounding_pitches`).
+        onset: Onset (s) of the extra note.
+        pitch: Its MIDI pitch.
+        ref: Reference note list ``(n, 4)``.
+        missed: The reference notes paired with no estimate (``extra_notes(...)["missed"]``).
+        window: See :data:`WINDOW`.
+        onset_off: See :data:`ONSET_OFF`.
     """
-    steps = pitch - np.asarray(sounding, dtype=float)  # semitones above each sounding note
+    ref = np.asarray(ref, dtype=float).reshape(-1, 4)
+    missed = np.asarray(missed, dtype=float).reshape(-1, 4)
+    same = missed[missed[:, 2] == pitch]
+    if np.any(np.abs(same[:, 0] - onset) <= onset_off) or len(sounding_pitches(onset, same,
+                                                                               window)):
+        return "onset off"
+    steps = pitch - sounding_pitches(onset, ref, window)  # semitones above each sounding note
     if len(steps) == 0:
         return "none sounding"
     if np.any(steps == 0):
-        return "repeat"
-    if np.any(np.abs(steps) == 1):
-        return "semitone"
+        return "re-onset"
     for kind, harmonic in HARMONIC_STEPS.items():
         if np.any(np.isin(steps, harmonic)):
             return kind
+    if np.any(steps == -12):
+        return "sub-octave"
+    if np.any(np.abs(steps) == 1):
+        return "semitone"
     if np.all(steps < 0):
         return "below"
     return "other"
 
 
-def extra_note_kinds(extra: np.ndarray, ref: np.ndarray, window: float = WINDOW,
+def extra_note_kinds(extra: np.ndarray, ref: np.ndarray, missed: np.ndarray,
+                     window: float = WINDOW, onset_off: float = ONSET_OFF,
                      block: int = 2048) -> np.ndarray:
     """:func:`classify_extra_note` for many notes at once: one index into :data:`KINDS` each.
 
@@ -132,20 +158,26 @@ def extra_note_kinds(extra: np.ndarray, ref: np.ndarray, window: float = WINDOW,
     """
     extra = np.asarray(extra, dtype=float).reshape(-1, 4)
     ref = np.asarray(ref, dtype=float).reshape(-1, 4)
+    missed = np.asarray(missed, dtype=float).reshape(-1, 4)
     out = np.zeros(len(extra), np.int8)
     for s in range(0, len(extra), block):
         x = extra[s: s + block]
-        t = x[:, :1]
+        t, p = x[:, :1], x[:, 2:3]
         near = (ref[None, :, 0] <= t + window) & (ref[None, :, 1] >= t - window)
-        steps = x[:, 2:3] - ref[None, :, 2]
+        steps = p - ref[None, :, 2]
+        off = (missed[None, :, 2] == p) & (
+            (np.abs(missed[None, :, 0] - t) <= onset_off)
+            | ((missed[None, :, 0] <= t + window) & (missed[None, :, 1] >= t - window)))
 
         def some(mask, near=near):
             return np.any(near & mask, axis=1)
 
-        tests = [~near.any(axis=1), some(steps == 0), some(np.abs(steps) == 1)]
+        tests = [off.any(axis=1), ~near.any(axis=1), some(steps == 0)]
         tests += [some(np.isin(steps, h)) for h in HARMONIC_STEPS.values()]
+        tests += [some(steps == -12), some(np.abs(steps) == 1)]
         tests += [~some(steps > 0)]  # every sounding note is above the extra note
-        kinds = ["none sounding", "repeat", "semitone", *HARMONIC_STEPS, "below"]
+        kinds = ["onset off", "none sounding", "re-onset", *HARMONIC_STEPS, "sub-octave",
+                 "semitone", "below"]
         out[s: s + block] = np.select(tests, [KINDS.index(k) for k in kinds],
                                       default=KINDS.index("other"))
     return out
@@ -167,9 +199,9 @@ def extra_notes(ref: np.ndarray, est: np.ndarray, window: float = WINDOW) -> dic
     ref = np.asarray(ref, dtype=float).reshape(-1, 4)
     est = np.asarray(est, dtype=float).reshape(-1, 4)
     ref_hit, est_hit = match(ref, est)
-    extra = est[~est_hit]
-    kind = np.array(KINDS, dtype=object)[extra_note_kinds(extra, ref, window)]
-    return {"extra": extra, "kind": kind.astype(str), "missed": ref[~ref_hit]}
+    extra, missed = est[~est_hit], ref[~ref_hit]
+    kind = np.array(KINDS, dtype=object)[extra_note_kinds(extra, ref, missed, window)]
+    return {"extra": extra, "kind": kind.astype(str), "missed": missed}
 
 
 def _register_of(pitch: np.ndarray) -> np.ndarray:
@@ -293,7 +325,7 @@ def extra_notes_report(folders: list[str | os.PathLike], systems: dict | None = 
         progress: Print one line per piece and system.
 
     Returns:
-        ``{"window_s", "kinds", "registers", "sets": {set name: {"pieces", "audio_s",
+        ``{"window_s", "onset_off_s", "kinds", "registers", "sets": {set name: {"pieces", "audio_s",
         "systems": {system: pool_counts}}}}``.
 
     Raises:
@@ -315,8 +347,8 @@ def extra_notes_report(folders: list[str | os.PathLike], systems: dict | None = 
         raise PianolibError(f"two folders have the same name ({', '.join(names)}): "
                             "the sets of the report are named by their folder")
     runners = _systems(systems or {"pianolib": DEFAULT_MODELS}, peer)
-    report = {"window_s": WINDOW, "kinds": list(KINDS), "registers": list(REGISTERS),
-              "sets": {}}
+    report = {"window_s": WINDOW, "onset_off_s": ONSET_OFF, "kinds": list(KINDS),
+              "registers": list(REGISTERS), "sets": {}}
     for name, items in sets:
         counts: dict[str, list] = {s: [] for s, _ in runners}
         for audio, ref in items:
@@ -353,8 +385,11 @@ def report_markdown(report: dict) -> str:
         lines += [f"Measured {report['measured']} ({report['cpu_cores']} CPU cores) with "
                   f"`{report['command']}`. An extra note is an estimated note that "
                   "`mir_eval.transcription.match_notes` (onset within 50 ms, same pitch) pairs "
-                  "with no reference note; its kind is its interval to the reference notes "
-                  f"sounding within {int(report['window_s'] * 1000)} ms of its onset "
+                  "with no reference note. Its kind is `onset off` if a missed reference note "
+                  "of the same pitch starts within "
+                  f"{int(report.get('onset_off_s', ONSET_OFF) * 1000)} ms of it (or is held at "
+                  "its onset), else its interval to the reference notes whose key is down "
+                  f"within {int(report['window_s'] * 1000)} ms of its onset "
                   "(`pianolib/failures.py`). Precision and recall are pooled over all notes.", ""]
     for name, s in report["sets"].items():
         lines += [f"### {name} ({s['pieces']} pieces, {s['audio_s']} s of audio)", "",
@@ -410,7 +445,8 @@ def plot_extra_notes(report: dict, set_name: str, axes=None):
         axes[1].bar(x + j * width, [c[r]["n_extra"] for r in regs], width, label=system)
     axes[0].set_xticks(np.arange(len(report["kinds"])) + 0.4 - width / 2)
     axes[0].set_xticklabels(report["kinds"], rotation=30, ha="right")
-    axes[0].set(ylabel="extra notes", xlabel="interval to the true note sounding near its onset",
+    axes[0].set(ylabel="extra notes",
+                xlabel="kind: a mistimed or second onset, or the interval to a true note sounding",
                 title=f"{set_name}: what the extra notes are")
     axes[0].legend(fontsize=8)
     axes[1].set_xticks(np.arange(len(report["registers"])) + 0.4 - width / 2)

@@ -289,7 +289,8 @@ def gradient_norms_through_time(model, x: np.ndarray) -> np.ndarray:
 def piece_scores(model, items: list[dict], target: str = "onset", threshold: float = 0.5):
     """Average precision, precision and recall (at ``threshold``) of one model on whole pieces.
 
-    Each piece runs through the model in one go (as in transcription), and its frames are
+    Each piece runs through the model in 10-s windows with 0.5 s of context on each side (as in
+    transcription: :func:`pianolib.transcribe.predict_windows`), and its frames are
     compared with the ``target`` roll (``onset`` or ``length``).
 
     Notebook: 03_onset_model.ipynb

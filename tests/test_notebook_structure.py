@@ -88,3 +88,17 @@ def test_notebook_stats_counts_what_a_student_gets(tmp_path):
     nbformat.write(nb, path)
     assert notebook_stats(path) == {"notebook": "99_toy.ipynb", "words": 6, "code_cells": 3,
                                     "key_code_cells": 1, "exercises": 1, "audio_players": 2}
+
+
+def test_readme_quotes_the_measured_notebook_table_and_it_is_current():
+    """README's notebook table is what `python -m pianolib.tutorial` wrote, with today's counts."""
+    from conftest import assert_readme_has_table
+
+    from pianolib.tutorial import notebook_stats
+
+    assert_readme_has_table("data/bench/notebooks.md", 9)
+    rows = json.load(open(os.path.join(ROOT, "data", "bench", "notebooks.json")))
+    assert [r["notebook"] for r in rows] == [os.path.basename(p) for p in NOTEBOOKS]
+    for row, path in zip(rows, NOTEBOOKS):
+        now = notebook_stats(path)
+        assert {k: row[k] for k in now} == now, f"re-run python -m pianolib.tutorial: {now}"

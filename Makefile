@@ -8,7 +8,7 @@ CORPUS  ?= data/corpus
 HOURS   ?= 1
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo setup system-deps salamander data samples train shipped shipped-data test test-unit test-notebooks bench peer lint clean-venv
+.PHONY: demo setup system-deps salamander data samples train shipped shipped-data test test-unit test-notebooks bench peer lint clean-venv book e2e
 
 demo: setup data ## set up, build the default dataset if missing, transcribe a sample clip
 	$(PYTHON) -m pianolib transcribe data/sample/audio/m21-joplin-maple_leaf_rag.flac \
@@ -33,7 +33,7 @@ $(PYTHON):
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PYTHON)
-	$(BIN)/pip install -q -e ".[dev,notebooks]"
+	$(BIN)/pip install -q -e ".[dev,notebooks,book,e2e]"
 	touch $@
 
 setup: system-deps $(VENV)/.installed ## create .venv and install pianolib with its dependencies
@@ -71,6 +71,13 @@ test-unit: setup
 
 test-notebooks: setup
 	$(PYTHON) -m pytest notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg
+
+BOOK ?= build/book
+book: setup ## run every notebook (quick mode; PIANOLIB_FULL=1 for the full run) into a static site in build/book
+	$(PYTHON) -m pianolib.book --out $(BOOK)
+
+e2e: book ## browser tests (headless Debian chromium): the book's pages and JupyterLab 4; screenshots in build/e2e-screenshots
+	$(PYTHON) -m pytest tests/e2e -p no:cacheprovider
 
 peer: setup ## optional: Basic Pitch (ONNX) for the benchmark
 	$(BIN)/pip install -q --no-deps basic-pitch==0.4.0

@@ -45,6 +45,7 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 
+from .config import MAX_MIDI, MIN_MIDI
 from .errors import PianolibError
 
 #: A reference note "sounds near" an onset t if its key is down somewhere in [t - WINDOW,
@@ -62,8 +63,8 @@ KINDS = ("onset off", "re-onset", "octave", "twelfth", "double octave", "other h
 HARMONIC_STEPS = {"octave": (12,), "twelfth": (19,), "double octave": (24,),
                   "other harmonic": (28, 31, 34, 36)}
 #: Registers by MIDI pitch (low end inclusive), as in the recall analysis of notebook 06.
-REGISTERS = {"A0-B2": (21, 48), "C3-B3": (48, 60), "C4-B4": (60, 72), "C5-B5": (72, 84),
-             "C6-C8": (84, 109)}
+REGISTERS = {"A0-B2": (MIN_MIDI, 48), "C3-B3": (48, 60), "C4-B4": (60, 72),
+             "C5-B5": (72, 84), "C6-C8": (84, MAX_MIDI + 1)}
 #: Extra notes shorter than this (s) are also counted (``short``).
 SHORT = 0.1
 

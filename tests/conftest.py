@@ -38,6 +38,14 @@ def tiny_dataset(tmp_path):
     return data
 
 
+def sample_rows() -> list[dict]:
+    """The rows of the sample clips' manifest (``data/sample/manifest.csv``)."""
+    import csv
+
+    with open(os.path.join(SAMPLE_DIR, "manifest.csv")) as fh:
+        return list(csv.DictReader(fh))
+
+
 def assert_readme_has_table(measured_md: str, min_lines: int) -> None:
     """Every table line of a measured Markdown file appears in the README as it is."""
     measured = open(os.path.join(ROOT, measured_md)).read()

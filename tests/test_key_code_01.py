@@ -5,12 +5,11 @@
 sample clips (``data/sample``) and on edge cases the clips do not contain.
 """
 
-import csv
 import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR, notebook_key_code, sample_rows
 
 from pianolib import datasets, features, labels, tutorial
 from pianolib.audio import load_audio
@@ -26,7 +25,7 @@ def nb():
 
 @pytest.fixture(scope="module")
 def clips():
-    rows = list(csv.DictReader(open(os.path.join(SAMPLE_DIR, "manifest.csv"))))
+    rows = sample_rows()
     out = []
     for r in rows:
         y = load_audio(os.path.join(SAMPLE_DIR, r["audio"]))

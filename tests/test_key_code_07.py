@@ -6,12 +6,11 @@ are run on the sample clips against ``pianolib``. No model is needed: label roll
 stand in for the models' probabilities.
 """
 
-import csv
 import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR, notebook_key_code, sample_rows
 
 from pianolib import decode, labels, midi
 from pianolib.config import FPS, MIN_MIDI
@@ -27,7 +26,7 @@ def nb():
 @pytest.fixture(scope="module")
 def clips():
     """Each sample clip: frames, played notes (key releases), pedal, stored (sounding) notes."""
-    rows = list(csv.DictReader(open(os.path.join(SAMPLE_DIR, "manifest.csv"))))
+    rows = sample_rows()
     out = []
     for row in rows:
         pm = midi.load_midi(os.path.join(SAMPLE_DIR, row["midi"]))

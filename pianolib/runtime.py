@@ -44,6 +44,9 @@ class OnnxModels:
                                 "`python -m pianolib export MODEL_DIR`)")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: no start-up chatter
+        # No memory arena: it keeps the largest window's buffers for the whole run (measured:
+        # 60 min of audio peaked near 1 GB with it, see tests/test_fast_transcription.py).
+        opts.enable_cpu_mem_arena = False
         if threads:
             opts.intra_op_num_threads = threads
         try:

@@ -266,19 +266,16 @@ def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
 
 
 def matched_reference_notes(ref: np.ndarray, est: np.ndarray) -> np.ndarray:
-    """Which reference notes an estimate found (onset within 50 ms, same pitch).
+    """Which reference notes (sorted by :func:`pianolib.midi.sort_notes`) an estimate found.
+
+    Onset within 50 ms and the same pitch, ``mir_eval``'s onset-only matching: the reference
+    side of :func:`pianolib.failures.match`.
 
     Notebook: 06_evaluation_and_comparison.ipynb
     """
-    ref, est = sort_notes(ref), sort_notes(est)
-    hit = np.zeros(len(ref), bool)
-    if len(ref) and len(est):
-        iv = lambda n: np.stack([n[:, 0], np.maximum(n[:, 1], n[:, 0] + 1e-3)], 1)  # noqa: E731
-        pairs = mir_eval.transcription.match_notes(
-            iv(ref), mir_eval.util.midi_to_hz(ref[:, 2]), iv(est),
-            mir_eval.util.midi_to_hz(est[:, 2]), offset_ratio=None)
-        hit[[i for i, _ in pairs]] = True
-    return hit
+    from .failures import match
+
+    return match(sort_notes(ref), sort_notes(est))[0]
 
 
 def note_context(ref: np.ndarray) -> dict:
@@ -294,12 +291,3 @@ def note_context(ref: np.ndarray) -> dict:
     poly = np.sum((on[None, :] <= on[:, None] + 1e-9) & (off[None, :] > on[:, None]), axis=1)
     rate = np.sum(np.abs(on[None, :] - on[:, None]) <= 1.0, axis=1) / 2.0
     return {"pitch": ref[:, 2].astype(int), "polyphony": poly, "notes_per_s": rate}
-
-
-
-
-def _intervals(notes: np.ndarray) -> np.ndarray:
-    """Onset/offset intervals for mir_eval (which needs strictly positive lengths)."""
-    iv = notes[:, :2].copy()
-    iv[:, 1] = np.maximum(iv[:, 1], iv[:, 0] + 1e-3)
-    return iv

@@ -82,6 +82,12 @@ def notebook_key_code(name: str) -> dict:
     return namespace
 
 
+@pytest.fixture(scope="module")
+def key_code(request) -> dict:
+    """The key-code namespace of the notebook named by the test module's ``NOTEBOOK``."""
+    return notebook_key_code(request.module.NOTEBOOK)
+
+
 def notebook_cells(name: str, tag: str) -> list:
     """The sources of a notebook's code cells that carry ``tag`` (e.g. ``solution``)."""
     import json

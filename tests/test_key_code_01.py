@@ -9,18 +9,13 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code, sample_rows
+from conftest import SAMPLE_DIR, sample_rows
 
 from pianolib import datasets, features, labels, tutorial
 from pianolib.audio import load_audio
 from pianolib.midi import midi_to_notes
 
 NOTEBOOK = "01_data_and_preprocessing.ipynb"
-
-
-@pytest.fixture(scope="module")
-def nb():
-    return notebook_key_code(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
@@ -35,30 +30,30 @@ def clips():
     return out
 
 
-def test_log_cqt_matches_the_library_on_the_sample_clips(nb, clips):
+def test_log_cqt_matches_the_library_on_the_sample_clips(key_code, clips):
     for r, y, _ in clips:
         C = features.cqt(y[: 5 * 16000])
-        ours = nb["log_cqt"](C)
+        ours = key_code["log_cqt"](C)
         assert ours.dtype == np.float32
         np.testing.assert_array_equal(ours, features.log_cqt(C), err_msg=r["item"])
         assert 0.5 < ours.max() < 1.5 and ours.min() == 0.0  # values, not only shapes
 
 
-def test_log_cqt_scale_points_and_edge_values(nb):
+def test_log_cqt_scale_points_and_edge_values(key_code):
     C = np.array([0.0, 1e-12, 1e-4, 0.01, 1.0, 30.0], dtype=np.float32)
-    ours = nb["log_cqt"](C)
+    ours = key_code["log_cqt"](C)
     np.testing.assert_array_equal(ours, features.log_cqt(C))
     np.testing.assert_allclose(ours[:5], [0, 0, 0, 0.5, 1.0], atol=1e-6)
     assert ours[5] > 1  # a floor, no ceiling
-    assert nb["DB_RANGE"] == features.DB_RANGE and nb["DB_REF"] == features.DB_REF
+    assert key_code["DB_RANGE"] == features.DB_RANGE and key_code["DB_REF"] == features.DB_REF
 
 
-def test_note_frames_and_rolls_match_the_library_on_the_sample_clips(nb, clips):
+def test_note_frames_and_rolls_match_the_library_on_the_sample_clips(key_code, clips):
     for r, y, notes in clips:
         n_frames = features.n_frames_for(len(y))
-        for a, b in zip(nb["note_frames"](notes), labels.note_frames(notes)):
+        for a, b in zip(key_code["note_frames"](notes), labels.note_frames(notes)):
             np.testing.assert_array_equal(a, b)
-        ours = nb["notes_to_rolls"](notes, n_frames)
+        ours = key_code["notes_to_rolls"](notes, n_frames)
         lib = labels.notes_to_rolls(notes, n_frames)
         for a, b in zip(ours, lib):
             assert a.dtype == np.float32 and a.shape == (n_frames, 88)
@@ -68,7 +63,7 @@ def test_note_frames_and_rolls_match_the_library_on_the_sample_clips(nb, clips):
 
 
 @pytest.mark.parametrize("onset_frames", [1, 4, 7])
-def test_rolls_match_on_edge_cases(nb, onset_frames):
+def test_rolls_match_on_edge_cases(key_code, onset_frames):
     notes = np.array([
         [-0.5, 0.03, 60, 80],    # starts before the roll
         [0.125, 0.126, 61, 80],  # a half frame (12.5 -> 12) and shorter than one frame
@@ -80,7 +75,7 @@ def test_rolls_match_on_edge_cases(nb, onset_frames):
         [0.1, 0.2, 109, 80],     # above the piano
         [5.0, 6.0, 21, 80],      # after the roll
     ])
-    ours = nb["notes_to_rolls"](notes, 100, onset_frames=onset_frames)
+    ours = key_code["notes_to_rolls"](notes, 100, onset_frames=onset_frames)
     lib = labels.notes_to_rolls(notes, 100, onset_frames=onset_frames)
     for a, b in zip(ours, lib):
         np.testing.assert_array_equal(a, b)
@@ -89,12 +84,12 @@ def test_rolls_match_on_edge_cases(nb, onset_frames):
     assert length_roll[12, 61 - 21] == 1 and length_roll[13, 61 - 21] == 0
     assert onset_roll[38, 62 - 21] == 1 and onset_roll[37, 62 - 21] == 0
     assert length_roll[:3, 60 - 21].sum() == 3 and length_roll[99, 108 - 21] == 1
-    empty = nb["notes_to_rolls"](np.zeros((0, 4)), 10)
+    empty = key_code["notes_to_rolls"](np.zeros((0, 4)), 10)
     assert all(r.shape == (10, 88) and not r.any() for r in empty)
 
 
-def test_split_of_reproduces_the_library_and_the_manifests(nb):
-    split_of = nb["split_of"]
+def test_split_of_reproduces_the_library_and_the_manifests(key_code):
+    split_of = key_code["split_of"]
     ids = [f"piece-{i}" for i in range(500)] + ["m21-bach-bwv66_6", "gen-sample-0", ""]
     for seed in (0, 4, 1234):
         assert [split_of(p, seed) for p in ids] == [datasets.split_of(p, seed) for p in ids]

@@ -2,15 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR
 
-NB = "02_architecture_cnn_rnn_lstm.ipynb"
+NOTEBOOK = "02_architecture_cnn_rnn_lstm.ipynb"
 KINDS = ("cnn", "rnn", "lstm", "bilstm", "crnn")
-
-
-@pytest.fixture(scope="module")
-def ns():
-    return notebook_key_code(NB)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +28,10 @@ def _config(layer):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_build_model_is_the_library_architecture(ns, clip, kind):
+def test_build_model_is_the_library_architecture(key_code, clip, kind):
     from pianolib import models
 
-    ours, lib = ns["build_model"](kind), models.build_model(kind)
+    ours, lib = key_code["build_model"](kind), models.build_model(kind)
     assert [type(la).__name__ for la in ours.layers] == [type(la).__name__ for la in lib.layers]
     assert [_config(la) for la in ours.layers] == [_config(la) for la in lib.layers]
     assert ours.count_params() == lib.count_params()
@@ -47,29 +42,29 @@ def test_build_model_is_the_library_architecture(ns, clip, kind):
     assert y_lib.std() > 1e-3  # real, varied outputs, not a constant
 
 
-def test_build_model_units_and_errors(ns):
+def test_build_model_units_and_errors(key_code):
     from pianolib import models
 
     for kind in ("rnn", "lstm", "bilstm"):
-        assert (ns["build_model"](kind, units=16).count_params()
+        assert (key_code["build_model"](kind, units=16).count_params()
                 == models.build_model(kind, units=16).count_params())
-    assert ns["build_model"]("lstm", name="onset_lstm").name == "onset_lstm"
+    assert key_code["build_model"]("lstm", name="onset_lstm").name == "onset_lstm"
     # the parameter counts the notebook explains: SimpleRNN u(264 + u + 1), LSTM 4x, BiLSTM 8x
     u, head = 128, 128 * 88 + 88
-    assert ns["build_model"]("rnn").count_params() == u * (264 + u + 1) + head
-    assert ns["build_model"]("lstm").count_params() == 4 * u * (264 + u + 1) + head
-    assert ns["build_model"]("bilstm").count_params() == 8 * u * (264 + u + 1) + 2 * head - 88
+    assert key_code["build_model"]("rnn").count_params() == u * (264 + u + 1) + head
+    assert key_code["build_model"]("lstm").count_params() == 4 * u * (264 + u + 1) + head
+    assert key_code["build_model"]("bilstm").count_params() == 8 * u * (264 + u + 1) + 2 * head - 88
     with pytest.raises(ValueError):
-        ns["build_model"]("transformer")
+        key_code["build_model"]("transformer")
 
 
-def test_receptive_field_matches_library_and_perturbation(ns):
+def test_receptive_field_matches_library_and_perturbation(key_code):
     import keras
     from keras import layers
 
     from pianolib import compare, models
 
-    fields = {k: ns["receptive_field"](models.build_model(k)) for k in KINDS}
+    fields = {k: key_code["receptive_field"](models.build_model(k)) for k in KINDS}
     assert fields == {k: compare.receptive_field(models.build_model(k)) for k in KINDS}
     assert fields == {"cnn": 13, "rnn": None, "lstm": None, "bilstm": None, "crnn": None}
     # dilation and stride: 1 + 2 + 2*4 = 11, then a stride-2 pooling doubles later widenings
@@ -79,7 +74,7 @@ def test_receptive_field_matches_library_and_perturbation(ns):
     x = layers.MaxPooling1D(2)(x)
     x = layers.Conv1D(2, 3, padding="same")(x)
     toy = keras.Model(inp, x)
-    assert ns["receptive_field"](toy) == compare.receptive_field(toy) == 1 + 2 + 8 + 1 + 2 * 2
+    assert key_code["receptive_field"](toy) == compare.receptive_field(toy) == 1 + 2 + 8 + 1 + 2 * 2
     # the CNN's field, seen from outside: nudge one input frame, count the output frames moved
     cnn = models.build_model("cnn")
     x = np.random.default_rng(0).random((1, 60, 264), dtype=np.float32)
@@ -89,7 +84,7 @@ def test_receptive_field_matches_library_and_perturbation(ns):
     assert list(changed) == list(range(30 - 6, 30 + 7))
 
 
-def test_score_valid_test_picks_on_valid_and_scores_on_test(ns):
+def test_score_valid_test_picks_on_valid_and_scores_on_test(key_code):
     """Thresholds come from the validation pieces; every returned score is the test pieces'."""
     import tensorflow as tf
 

@@ -8,16 +8,11 @@ library's, and one step must move the weights exactly as Keras' ``fit`` does in
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR
 
 NOTEBOOK = "03_onset_model.ipynb"
 LR = 5e-4          # the onset model's learning rate (train.TARGETS["onset"]["lr"])
 POS_WEIGHT = 5.0   # the notebook's class weight
-
-
-@pytest.fixture(scope="module")
-def key_code():
-    return notebook_key_code(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")

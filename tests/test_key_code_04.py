@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR
 
 from pianolib import midi
 
@@ -17,11 +17,6 @@ NOTEBOOK = "04_length_model.ipynb"
 CLIPS = ("gen-sample-0", "m21-bach-bwv66_6", "m21-joplin-maple_leaf_rag")
 #: A pedal pressed every 2 s and held 1.5 s: on every clip it extends dozens of notes.
 MADE_UP_PEDAL = np.array([[t, t + 1.5] for t in np.arange(0.0, 30.0, 2.0)])
-
-
-@pytest.fixture(scope="module")
-def key_code():
-    return notebook_key_code(NOTEBOOK)
 
 
 def clip_midi(name):

@@ -10,17 +10,14 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR
 
 from pianolib import decode
 from pianolib.config import FPS
 from pianolib.labels import notes_to_rolls
 from pianolib.midi import midi_to_notes
 
-
-@pytest.fixture(scope="module")
-def nb():
-    return notebook_key_code("05_midi_merge.ipynb")
+NOTEBOOK = "05_midi_merge.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +37,10 @@ def sample_probs():
 
 
 @pytest.mark.parametrize("onset_threshold, length_threshold", [(0.5, 0.3), (0.3, 0.35)])
-def test_loop_decode_series_equals_the_library(nb, sample_probs, onset_threshold,
+def test_loop_decode_series_equals_the_library(key_code, sample_probs, onset_threshold,
                                                length_threshold):
     for name, po, pl in sample_probs:
-        mine = nb["decode_series"](po, pl, onset_threshold, length_threshold)
+        mine = key_code["decode_series"](po, pl, onset_threshold, length_threshold)
         library = decode.decode_series(po, pl, onset_threshold, length_threshold)
         assert len(library) > 50, name  # a real note list, not an empty one
         assert np.array_equal(mine, library), name
@@ -51,39 +48,39 @@ def test_loop_decode_series_equals_the_library(nb, sample_probs, onset_threshold
 
 @pytest.mark.parametrize("min_frames", [1, 3, 5])
 @pytest.mark.parametrize("reonset", [False, True])
-def test_loop_decode_notes_equals_the_library(nb, sample_probs, min_frames, reonset):
+def test_loop_decode_notes_equals_the_library(key_code, sample_probs, min_frames, reonset):
     for name, po, pl in sample_probs:
         for onset_threshold in (0.3, 0.6):
             kw = dict(onset_threshold=onset_threshold, length_threshold=0.3,
                       min_frames=min_frames, reonset=reonset, clear_onset=0.95)
-            mine = nb["decode_notes"](po, pl, **kw)
+            mine = key_code["decode_notes"](po, pl, **kw)
             library = decode.decode_notes(po, pl, **kw)
             assert len(library) > 50, name
             assert np.array_equal(mine, library), (name, kw)
 
 
-def test_loops_equal_the_library_on_random_rolls_with_ties(nb):
+def test_loops_equal_the_library_on_random_rolls_with_ties(key_code):
     """Short random rolls, values rounded to 0.1 so that ties and exact thresholds occur."""
     for seed in range(60):
         rng = np.random.default_rng(seed)
         shape = (int(rng.integers(1, 30)), int(rng.integers(1, 4)))
         po = np.round(rng.uniform(0, 1, shape), 1)
         pl = np.round(rng.uniform(0, 1, shape), 1)
-        assert np.array_equal(nb["decode_series"](po, pl, 0.5, 0.3),
+        assert np.array_equal(key_code["decode_series"](po, pl, 0.5, 0.3),
                               decode.decode_series(po, pl, 0.5, 0.3)), seed
         for min_frames in (0, 2):
             for reonset in (False, True):
                 kw = dict(min_frames=min_frames, reonset=reonset, clear_onset=0.8)
-                assert np.array_equal(nb["decode_notes"](po, pl, 0.5, 0.3, **kw),
+                assert np.array_equal(key_code["decode_notes"](po, pl, 0.5, 0.3, **kw),
                                       decode.decode_notes(po, pl, 0.5, 0.3, **kw)), seed
 
 
-def test_the_toy_roll_shows_what_the_notebook_says(nb):
-    onset, length = nb["toy_roll"]()
+def test_the_toy_roll_shows_what_the_notebook_says(key_code):
+    onset, length = key_code["toy_roll"]()
     assert onset.shape == length.shape == (12, 88)
-    assert sorted(nb["TOY_KEYS"]) == [60, 64, 67, 72]
-    series = nb["decode_series"](onset, length, 0.5, 0.3)
-    ours = nb["decode_notes"](onset, length, 0.5, 0.3, min_frames=3)
+    assert sorted(key_code["TOY_KEYS"]) == [60, 64, 67, 72]
+    series = key_code["decode_series"](onset, length, 0.5, 0.3)
+    ours = key_code["decode_notes"](onset, length, 0.5, 0.3, min_frames=3)
     assert np.array_equal(series, decode.decode_series(onset, length, 0.5, 0.3))
     assert np.array_equal(ours, decode.decode_notes(onset, length, 0.5, 0.3, min_frames=3))
     frames = {}
@@ -96,5 +93,5 @@ def test_the_toy_roll_shows_what_the_notebook_says(nb):
     assert frames["series", 64] == [] and frames["ours", 64] == [(3, 6)]  # the short E4
     assert frames["series", 67] == [(3, 12)] and frames["ours", 67] == [(5, 12)]  # wide bump
     assert frames["series", 72] == [] and frames["ours", 72] == [(8, 12)]  # late length
-    reonset = nb["decode_notes"](onset, length, 0.5, 0.3, min_frames=3, reonset=True)
+    reonset = key_code["decode_notes"](onset, length, 0.5, 0.3, min_frames=3, reonset=True)
     assert np.sum(reonset[:, 2] == 60) == 1  # the re-onset rule merges C4 again (no dip)

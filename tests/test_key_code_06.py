@@ -13,18 +13,13 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code
+from conftest import SAMPLE_DIR
 
 from pianolib import failures
 from pianolib.midi import midi_to_notes
 
 NOTEBOOK = "06_evaluation_and_comparison.ipynb"
 CLIPS = ("gen-sample-0", "m21-bach-bwv66_6", "m21-joplin-maple_leaf_rag")
-
-
-@pytest.fixture(scope="module")
-def key_code():
-    return notebook_key_code(NOTEBOOK)
 
 
 def notebook_kinds(key_code, ref, found):

@@ -10,17 +10,12 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR, notebook_key_code, sample_rows
+from conftest import SAMPLE_DIR, sample_rows
 
 from pianolib import decode, labels, midi
 from pianolib.config import FPS, MIN_MIDI
 
 NOTEBOOK = "07_velocity_and_pedal.ipynb"
-
-
-@pytest.fixture(scope="module")
-def nb():
-    return notebook_key_code(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +32,14 @@ def clips():
     return out
 
 
-def test_key_code_cells_define_the_functions(nb):
+def test_key_code_cells_define_the_functions(key_code):
     for name in ("velocity_roll", "velocity_at", "decode_pedal", "apply_sustain"):
-        assert callable(nb[name]), name
+        assert callable(key_code[name]), name
 
 
-def test_velocity_roll_equals_library(nb, clips):
+def test_velocity_roll_equals_library(key_code, clips):
     for c in clips:
-        mine = nb["velocity_roll"](c["notes"], c["n"])
+        mine = key_code["velocity_roll"](c["notes"], c["n"])
         np.testing.assert_array_equal(mine, labels.velocity_roll(c["notes"], c["n"]))
         # values, not only shapes: the first onset frame of each note holds velocity / 127
         # (where no later note of the same key starts on the same frames)
@@ -58,7 +53,7 @@ def test_velocity_roll_equals_library(nb, clips):
     odd = np.array([[0.48, 0.9, 60, 70], [0.50, 0.9, 60, 0], [0.10, 0.5, 20, 90],
                     [0.2, 0.6, 109, 90], [-0.02, 0.4, 64, 50], [1.02, 1.6, 67, 120],
                     [1.00, 1.5, 67, 40]])
-    mine = nb["velocity_roll"](odd, 300)
+    mine = key_code["velocity_roll"](odd, 300)
     np.testing.assert_array_equal(mine, labels.velocity_roll(odd, 300))
     assert np.count_nonzero(mine[:, 60 - MIN_MIDI] == np.float32(70 / 127)) == 4
     assert mine[102, 67 - MIN_MIDI] == np.float32(120 / 127)
@@ -66,7 +61,7 @@ def test_velocity_roll_equals_library(nb, clips):
     assert np.count_nonzero(mine[:, 64 - MIN_MIDI]) == 2  # frames -2..1 cut at frame 0
 
 
-def test_velocity_at_equals_library(nb, clips, rng):
+def test_velocity_at_equals_library(key_code, clips, rng):
     for c in clips:
         roll = labels.velocity_roll(c["raw"], c["n"])
         prob = np.clip(roll + rng.normal(0, 0.02, roll.shape), 0, 1).astype(np.float32)
@@ -74,16 +69,16 @@ def test_velocity_at_equals_library(nb, clips, rng):
         keys = c["raw"][:, 2].astype(int) - MIN_MIDI
         frames = np.append(frames, c["n"] - 1)  # the last frame has no next one
         keys = np.append(keys, 40)
-        mine = nb["velocity_at"](prob, frames, keys)
+        mine = key_code["velocity_at"](prob, frames, keys)
         np.testing.assert_array_equal(mine, decode.velocity_at(prob, frames, keys))
         assert mine.min() >= 1 and mine.max() <= 127
         # from the clean labels, each note gets its own MIDI velocity back
-        exact = nb["velocity_at"](roll, frames[:-1], keys[:-1])
+        exact = key_code["velocity_at"](roll, frames[:-1], keys[:-1])
         assert np.mean(exact == c["raw"][:, 3]) > 0.95, c["name"]
         assert np.median(np.abs(mine[:-1] - c["raw"][:, 3])) <= 3
 
 
-def test_velocity_at_gives_the_decoders_velocities(nb, clips, rng):
+def test_velocity_at_gives_the_decoders_velocities(key_code, clips, rng):
     c = clips[1]
     onset, length = labels.notes_to_rolls(c["raw"], c["n"])
     vel = labels.velocity_roll(c["raw"], c["n"])
@@ -93,15 +88,15 @@ def test_velocity_at_gives_the_decoders_velocities(nb, clips, rng):
     assert len(notes) > 0.8 * len(c["raw"])
     frames = np.rint(notes[:, 0] * FPS).astype(int)
     keys = notes[:, 2].astype(int) - MIN_MIDI
-    np.testing.assert_array_equal(nb["velocity_at"](noisy[2], frames, keys), notes[:, 3])
+    np.testing.assert_array_equal(key_code["velocity_at"](noisy[2], frames, keys), notes[:, 3])
 
 
-def test_decode_pedal_equals_library(nb, clips, rng):
+def test_decode_pedal_equals_library(key_code, clips, rng):
     toy = np.zeros(200)
     toy[10:60], toy[62:90], toy[120:122], toy[150:] = 0.9, 0.8, 0.9, 0.7
-    np.testing.assert_allclose(nb["decode_pedal"](toy), decode.decode_pedal(toy))
-    np.testing.assert_allclose(nb["decode_pedal"](toy), [[0.1, 0.9], [1.5, 2.0]])
-    assert nb["decode_pedal"](np.zeros(50)).shape == (0, 2)
+    np.testing.assert_allclose(key_code["decode_pedal"](toy), decode.decode_pedal(toy))
+    np.testing.assert_allclose(key_code["decode_pedal"](toy), [[0.1, 0.9], [1.5, 2.0]])
+    assert key_code["decode_pedal"](np.zeros(50)).shape == (0, 2)
     # a random pedal with flickers, and the pedalled sample clip's labels plus noise
     walk = np.clip(0.5 + np.cumsum(rng.normal(0, 0.08, 3000)), 0, 1)
     c = next(c for c in clips if len(c["pedal"]))
@@ -110,19 +105,19 @@ def test_decode_pedal_equals_library(nb, clips, rng):
     for prob in (walk, noisy, label):
         for threshold in (0.2, 0.5, 0.8):
             for min_frames in (1, 5, 12):
-                mine = nb["decode_pedal"](prob, threshold, min_frames)
+                mine = key_code["decode_pedal"](prob, threshold, min_frames)
                 lib = decode.decode_pedal(prob, threshold, min_frames)
                 assert mine.shape == lib.shape, (threshold, min_frames)
                 np.testing.assert_allclose(mine, lib)
     # the noise made flickers that the minimum durations remove; the labels come back
-    assert len(nb["decode_pedal"](noisy, 0.5, 1)) > 10 * len(nb["decode_pedal"](noisy))
-    np.testing.assert_allclose(nb["decode_pedal"](label, 0.5, 1), c["pedal"], atol=0.006)
+    assert len(key_code["decode_pedal"](noisy, 0.5, 1)) > 10 * len(key_code["decode_pedal"](noisy))
+    np.testing.assert_allclose(key_code["decode_pedal"](label, 0.5, 1), c["pedal"], atol=0.006)
 
 
-def test_apply_sustain_equals_library(nb, clips, rng):
+def test_apply_sustain_equals_library(key_code, clips, rng):
     extended = 0
     for c in clips:
-        mine = nb["apply_sustain"](c["raw"], c["pedal"])
+        mine = key_code["apply_sustain"](c["raw"], c["pedal"])
         np.testing.assert_array_equal(mine, midi.apply_sustain(c["raw"], c["pedal"]))
         extended += np.count_nonzero(mine[:, 1] > midi.sort_notes(c["raw"])[:, 1] + 1e-9)
     assert extended >= 5  # the pedalled clip's notes released under the pedal ring on
@@ -132,16 +127,16 @@ def test_apply_sustain_equals_library(nb, clips, rng):
                       rng.integers(60, 66, 300), rng.integers(1, 128, 300)], axis=1)
     pedal = np.array([[1.0, 2.5], [3.0, 3.2], [6.0, 9.0], [12.0, 18.0]])
     notes[:4, 1] = [1.0, 2.5, 3.0, 9.0]
-    mine = nb["apply_sustain"](notes, pedal)
+    mine = key_code["apply_sustain"](notes, pedal)
     np.testing.assert_array_equal(mine, midi.apply_sustain(notes, pedal))
-    np.testing.assert_array_equal(nb["apply_sustain"](notes, np.zeros((0, 2))),
+    np.testing.assert_array_equal(key_code["apply_sustain"](notes, np.zeros((0, 2))),
                                   midi.sort_notes(notes))
     toy = np.array([[0.1, 0.3, 60, 80], [0.5, 0.6, 64, 70], [1.0, 1.2, 60, 90],
                     [2.2, 2.6, 67, 60]])
-    assert nb["apply_sustain"](toy, [[0.2, 1.8]])[:, 1].tolist() == [1.0, 1.8, 1.8, 2.6]
+    assert key_code["apply_sustain"](toy, [[0.2, 1.8]])[:, 1].tolist() == [1.0, 1.8, 1.8, 2.6]
 
 
-def test_apply_sustain_is_the_transcribers_key_pedal_rule(nb, clips, rng):
+def test_apply_sustain_is_the_transcribers_key_pedal_rule(key_code, clips, rng):
     """``Transcriber.decode_all`` with a key-release Length model and ``note_ends="sounding"``
     (``sustain_from_pedal``) gives the key code's sounding ends with the decoded pedal."""
     from pianolib.transcribe import DEFAULT_MODELS, Transcriber
@@ -157,6 +152,7 @@ def test_apply_sustain_is_the_transcribers_key_pedal_rule(nb, clips, rng):
                           ("velocity", labels.velocity_roll(c["raw"], c["n"])))}
     notes, est_pedal = tr.decode_all(probs)
     key_notes = tr.decode(probs["onset"], probs["length"], probs["velocity"])
-    mine = nb["apply_sustain"](key_notes, nb["decode_pedal"](probs["pedal"], tr.pedal_threshold))
+    decoded_pedal = key_code["decode_pedal"](probs["pedal"], tr.pedal_threshold)
+    mine = key_code["apply_sustain"](key_notes, decoded_pedal)
     np.testing.assert_array_equal(notes, mine)
     assert np.count_nonzero(notes[:, 1] > key_notes[:, 1]) > 0

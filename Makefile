@@ -33,7 +33,7 @@ $(PYTHON):
 	$(BIN)/pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PYTHON)
-	$(BIN)/pip install -q -e ".[dev,notebooks,book,e2e]"
+	$(BIN)/pip install -q -e ".[dev,notebooks,book,e2e,scale]"
 	touch $@
 
 setup: system-deps $(VENV)/.installed ## create .venv and install pianolib with its dependencies

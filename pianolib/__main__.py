@@ -48,6 +48,22 @@ def _cmd_salamander(a) -> None:
     print(fetch_salamander(a.dest, force=a.force))
 
 
+def _cmd_shards(a) -> None:
+    from .pipeline import build_shards
+
+    assign = {}
+    for spec in a.assign:
+        item, sep, split = spec.partition("=")
+        if not sep or not item or not split:
+            from .errors import PianolibError
+
+            raise PianolibError(f"--assign {spec!r}: expected ITEM=SPLIT")
+        assign[item] = split
+    build_shards(a.source, a.out, hours=a.hours, items_per_shard=a.items_per_shard,
+                 workers=a.workers, scheduler=a.scheduler, holdout=tuple(a.holdout),
+                 force=a.force, from_audio=a.from_audio, assign=assign)
+
+
 def _cmd_summary(a) -> None:
     from .datasets import dataset_summary
 
@@ -114,6 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--force", action="store_true", help="decode the samples again")
     sa.set_defaults(func=_cmd_salamander)
 
+    sh = sub.add_parser("shards", help="sharded TFRecord features for streamed training (Dask)",
+                        description="Write the features and labels of audio + label folders, "
+                                    "MAESTRO folders or built dataset folders as GZIP TFRecord "
+                                    "shards with shards.json; the CQT runs on Dask workers.")
+    sh.add_argument("source", nargs="+", help="audio + .tsv/.mid folder, MAESTRO folder or "
+                                              "built dataset folder (manifest.csv)")
+    sh.add_argument("--out", required=True, help="shard folder")
+    sh.add_argument("--workers", type=int, default=0,
+                    help="Dask LocalCluster worker processes (0: serial, in this process)")
+    sh.add_argument("--scheduler", help="address of a running Dask scheduler (a cluster), "
+                                        "e.g. tcp://host:8786; overrides --workers")
+    sh.add_argument("--hours", type=float, help="take items in name order up to this many hours")
+    sh.add_argument("--items-per-shard", type=int, default=8)
+    sh.add_argument("--holdout", action="append", default=[],
+                    help="instrument whose recordings go to the split 'holdout'")
+    sh.add_argument("--from-audio", action="store_true",
+                    help="compute the CQT of a built dataset's audio instead of copying features")
+    sh.add_argument("--assign", action="append", default=[], metavar="ITEM=SPLIT",
+                    help="put an item into another split; may repeat")
+    sh.add_argument("--force", action="store_true", help="replace an existing shard folder")
+    sh.set_defaults(func=_cmd_shards)
+
     su = sub.add_parser("summary", help="hours, pieces, notes of a dataset folder")
     su.add_argument("folder")
     su.set_defaults(func=_cmd_summary)
@@ -132,8 +170,18 @@ def _cmd_train(a) -> None:
                      onset_pos_weight=a.onset_pos_weight, length_pos_weight=a.length_pos_weight,
                      units=a.units, max_minutes=a.max_minutes, seed=a.seed,
                      init_from=a.init_from, targets=a.target, velocity_lr=a.velocity_lr,
-                     pedal_lr=a.pedal_lr)
+                     pedal_lr=a.pedal_lr, shards=a.shards, strategy=a.strategy,
+                     steps_per_epoch=a.steps_per_epoch, shuffle_buffer=a.shuffle_buffer,
+                     scale_lr=False if a.no_scale_lr else None)
     out = a.out or f"data/runs/{cfg.name}"
+    if cfg.shards:  # streamed, under a tf.distribute strategy (pianolib.distributed)
+        from .distributed import train_from_shards
+
+        report = train_from_shards(cfg, out, force=a.force)
+        print(f"trained from {cfg.shards}: " + ", ".join(
+            f"{t} best val_loss {m['best_val_loss']:.4f} in {m['epochs_run']} epochs"
+            for t, m in report["models"].items()))
+        return
     report = train_transcriber(cfg.data, out, kind=cfg.arch, epochs=cfg.epochs,
                                batch_size=cfg.batch_size, seq_len=cfg.seq_len,
                                onset_lr=cfg.onset_lr, length_lr=cfg.length_lr,
@@ -320,6 +368,17 @@ def _register_models(sub) -> None:
     t.add_argument("--velocity-lr", type=float, default=None)
     t.add_argument("--pedal-lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--shards", help="shard folder to stream from (python -m pianolib shards) "
+                                    "instead of --data: no arrays in memory")
+    t.add_argument("--strategy", choices=["default", "mirrored", "multi-worker"], default=None,
+                   help="tf.distribute strategy of streamed training: all GPUs of this machine "
+                        "(mirrored) or several machines (multi-worker, configured by TF_CONFIG)")
+    t.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="global batches per epoch of streamed training (default: one pass)")
+    t.add_argument("--shuffle-buffer", type=int, default=None,
+                   help="crops in the shuffle buffer of streamed training (default 2048)")
+    t.add_argument("--no-scale-lr", action="store_true",
+                   help="keep the learning rate whatever the number of replicas")
     t.add_argument("--force", action="store_true")
     t.set_defaults(func=_cmd_train)
 

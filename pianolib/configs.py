@@ -49,6 +49,13 @@ class TrainConfig:
         velocity_lr, pedal_lr: Adam learning rates of the Velocity and Pedal models.
         length_labels: ``"sounding"`` (ends extended by the sustain pedal) or ``"key"`` (ends
             at key release; the Pedal model adds the sustain at decoding).
+        shards: A shard folder (:mod:`pianolib.shards`) to stream from instead of ``data``
+            (:func:`pianolib.distributed.train_from_shards`), or None (in memory).
+        strategy: ``default``, ``mirrored`` or ``multi-worker`` (streamed training only).
+        shuffle_buffer: Crops in the shuffle buffer of the streamed path.
+        steps_per_epoch: Global batches per epoch of the streamed path (None: one pass).
+        scale_lr: Multiply the learning rates by sqrt(replicas) (streamed path).
+        hours_per_gpu: Expected hours of the whole run on one GPU (recipes at scale only).
     """
 
     name: str
@@ -72,6 +79,12 @@ class TrainConfig:
     velocity_lr: float = 1e-3
     pedal_lr: float = 1e-3
     length_labels: str = "sounding"
+    shards: str | None = None
+    strategy: str = "default"
+    shuffle_buffer: int = 2048
+    steps_per_epoch: int | None = None
+    scale_lr: bool = True
+    hours_per_gpu: float | None = None
 
     def to_dict(self) -> dict:
         """Every value, JSON-ready (for ``train.json``)."""

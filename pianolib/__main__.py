@@ -486,6 +486,14 @@ def _cmd_speed(a) -> None:
                       force=a.force))
 
 
+def _cmd_scale_bench(a) -> None:
+    from .scalebench import run_scale_bench
+
+    run_scale_bench(a.source, a.out, hours=a.hours, steps=a.steps, batch=a.batch_size,
+                    force=a.force)
+    print(open(f"{a.out}.md").read())
+
+
 def _cmd_ablation(a) -> None:
     from .ablation import run_ablation
 
@@ -499,6 +507,16 @@ def _register_bench(sub) -> None:
     ab.add_argument("--out", default="data/ablation")
     ab.add_argument("--rerun", action="store_true", help="score again, not from saved CSVs")
     ab.set_defaults(func=_cmd_ablation)
+
+    sc = sub.add_parser("scale-bench", help="shard pipeline speed, streamed training throughput "
+                                            "and memory, 2 workers vs 1 (README: Scaling up)")
+    sc.add_argument("source", nargs="+", help="shard sources (see `shards`)")
+    sc.add_argument("--out", default="data/bench/scale", help="writes OUT.json and OUT.md")
+    sc.add_argument("--hours", type=float, default=1.0, help="audio timed in the pipeline")
+    sc.add_argument("--steps", type=int, default=40, help="batches per throughput epoch")
+    sc.add_argument("--batch-size", type=int, default=32)
+    sc.add_argument("--force", action="store_true")
+    sc.set_defaults(func=_cmd_scale_bench)
 
     sp = sub.add_parser("speed", help="whole-process speed and memory, ours beside Basic Pitch")
     sp.add_argument("--seconds", type=float, default=300.0, help="length of the long file")

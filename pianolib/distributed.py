@@ -34,12 +34,9 @@ import os
 import time
 from pathlib import Path
 
-from .config import quiet_tensorflow
-
-quiet_tensorflow()
 import numpy as np
 
-from .config import SEED, SEQ_LEN, set_seed
+from .config import SEED, SEQ_LEN, quiet_tensorflow, set_seed
 from .errors import PianolibError
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -53,6 +50,7 @@ def make_strategy(kind: str = "default"):
 
     Notebook: 08_scaling_up.ipynb
     """
+    quiet_tensorflow()
     import tensorflow as tf
 
     if kind == "default":
@@ -163,6 +161,7 @@ def train_streamed(
         ``{"loss": [...], "val_loss": [...], "examples_per_s": [...], "replicas", "global_batch",
         "lr", "epochs_run", "best_val_loss", "seconds"}``.
     """
+    quiet_tensorflow()
     import keras
     import tensorflow as tf
 

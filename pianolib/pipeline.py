@@ -96,16 +96,23 @@ def maestro_jobs(root: str | Path, split: str | None = None) -> dict[str, dict]:
 
 
 def limit_hours(jobs: dict[str, dict], hours: float) -> dict[str, dict]:
-    """The first jobs (in their order) whose audio adds up to ``hours`` (durations from headers)."""
+    """The first jobs (in their order) whose audio adds up to ``hours``.
+
+    Durations come from a dataset's manifest or the audio file's header (an unreadable header
+    counts as 0 s: the item is skipped with its reason when processed).
+    """
     import soundfile as sf
 
     out, total = {}, 0.0
     for item in jobs:
         out[item] = jobs[item]
-        try:
-            total += sf.info(jobs[item]["audio"]).duration
-        except (RuntimeError, KeyError, OSError):
-            pass  # npz jobs, unreadable headers: counted when processed
+        if "duration" in jobs[item]:
+            total += float(jobs[item]["duration"])
+        else:
+            try:
+                total += sf.info(jobs[item]["audio"]).duration
+            except (RuntimeError, OSError):
+                pass
         if total >= hours * 3600:
             break
     return out
@@ -283,7 +290,7 @@ def build_shards(sources: list[str | Path], out: str | Path, hours: float | None
         if (src / "manifest.csv").is_file() and not from_audio:
             from .datasets import read_manifest
 
-            part = {r["item"]: {"split": r["split"], "kind": "npz",
+            part = {r["item"]: {"split": r["split"], "kind": "npz", "duration": r["duration"],
                                 "features": str(src / r["features"])} for r in read_manifest(src)}
         elif any((src / n).is_file() for n in CSV_NAMES):
             part = maestro_jobs(src)

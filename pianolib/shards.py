@@ -22,9 +22,9 @@ raw bytes), ``onset`` and ``length`` (uint8 ``(frames, 88)`` label rolls, as
 :func:`pianolib.labels.notes_to_rolls` makes them) and ``notes`` (float32 ``(n, 4)``). TFRecord
 is the format ``tf.data`` reads natively (Onsets and Frames and Basic Pitch use it too).
 
-Items go to shards in their source's order, a fixed number per shard, so the shards of a split read in
-order are exactly the items the in-memory path loads, in the same order: with the same seed
-both paths give the same batches (:func:`memory_dataset`, ``tests/test_shards.py``).
+Items go to shards in their source's order, a fixed number per shard, so the shards of a split
+read in order are exactly the items the in-memory path loads, in the same order: with the same
+seed both paths give the same batches (:func:`memory_dataset`, ``tests/test_shards.py``).
 
 Notebook: 08_scaling_up.ipynb
 """

@@ -174,6 +174,17 @@ def _cmd_train(a) -> None:
                      steps_per_epoch=a.steps_per_epoch, shuffle_buffer=a.shuffle_buffer,
                      scale_lr=False if a.no_scale_lr else None)
     out = a.out or f"data/runs/{cfg.name}"
+    if a.describe:
+        from .distributed import describe_recipe
+
+        if not cfg.shards:
+            from .errors import PianolibError
+
+            raise PianolibError(f"--describe: config {cfg.name} is not a streamed recipe")
+        for k, v in describe_recipe(cfg).items():
+            print(f"{k}: {v}")
+        print(f"data: {'; '.join(cfg.data_commands)}")
+        return
     if cfg.shards:  # streamed, under a tf.distribute strategy (pianolib.distributed)
         from .distributed import train_from_shards
 
@@ -377,6 +388,8 @@ def _register_models(sub) -> None:
                    help="global batches per epoch of streamed training (default: one pass)")
     t.add_argument("--shuffle-buffer", type=int, default=None,
                    help="crops in the shuffle buffer of streamed training (default 2048)")
+    t.add_argument("--describe", action="store_true",
+                   help="print a streamed recipe's size and cost (measured throughput) and stop")
     t.add_argument("--no-scale-lr", action="store_true",
                    help="keep the learning rate whatever the number of replicas")
     t.add_argument("--force", action="store_true")

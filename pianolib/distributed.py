@@ -226,11 +226,13 @@ def train_streamed(
                   "global_batch": global_batch, "lr": lr}
     best, best_epoch, t_start = math.inf, -1, time.perf_counter()
     budget = max_minutes * 60 if max_minutes else None
+    # with steps_per_epoch the data repeats: one iterator for the whole run (as Keras keeps),
+    # so the shuffle buffer is filled once, not at every epoch
+    it = iter(train_ds) if steps_per_epoch is not None else None
     for epoch in range(epochs):
         t0 = time.perf_counter()
         losses = []
-        it = iter(train_ds)
-        for step_i, (x, y) in enumerate(it):
+        for step_i, (x, y) in enumerate(it if it is not None else iter(train_ds)):
             losses.append(float(train_step(x, y)))
             if steps_per_epoch is not None and step_i + 1 >= steps_per_epoch:
                 break
@@ -379,3 +381,42 @@ def run_local_workers(args: list[str], workers: int = 2, timeout: float = 600,
             if p.poll() is None:
                 p.kill()
     return outs
+
+
+def describe_recipe(cfg, bench: str | Path | None = "data/bench/scale.json",
+                    train_hours: float | None = None) -> dict:
+    """The size and cost of a streamed recipe (``train --config maestro --describe``).
+
+    One example is one 1-s crop, so an epoch is about ``train_hours x 3600`` examples. The cost
+    comes from the streamed throughput that ``python -m pianolib scale-bench`` measured on
+    this machine's cores (``data/bench/scale.json``); GPU hours are not measured here (no GPU):
+    run ``scale-bench`` on the GPU machine and divide the same example count by its figure.
+
+    Notebook: 08_scaling_up.ipynb
+
+    Args:
+        cfg: A :class:`pianolib.configs.TrainConfig` with ``shards``.
+        bench: The scale-bench result to take the throughput from (None: none).
+        train_hours: Hours of the train split (default: the shards' ``shards.json`` if it
+            exists, else MAESTRO v3's 159.2 h).
+    """
+    from .configs import MAESTRO_TRAIN_HOURS
+    from .shards import read_index
+
+    if train_hours is None:
+        try:
+            train_hours = read_index(cfg.shards)["splits"]["train"]["hours"]
+        except (PianolibError, KeyError, TypeError):
+            train_hours = MAESTRO_TRAIN_HOURS
+    per_epoch = int(round(train_hours * 3600 / (cfg.seq_len / 100)))
+    models = [t for t in cfg.targets if t in ("onset", "length")]
+    out = {"recipe": cfg.name, "shards": cfg.shards, "strategy": cfg.strategy,
+           "epochs": cfg.epochs, "batch_size_per_replica": cfg.batch_size,
+           "train_hours": train_hours, "examples_per_epoch": per_epoch, "models": models,
+           "examples_total": per_epoch * cfg.epochs * len(models)}
+    if bench and Path(bench).is_file():
+        b = json.loads(Path(bench).read_text())
+        per_core = b["streamed"]["examples_per_s"] / max(1, b.get("cores") or 1)
+        out["measured_examples_per_s_per_core"] = round(per_core, 2)
+        out["cpu_core_hours"] = round(out["examples_total"] / per_core / 3600, 1)
+    return out

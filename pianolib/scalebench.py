@@ -33,7 +33,7 @@ from pathlib import Path
 from .errors import PianolibError
 
 
-def _child(kind: str, shards: str, steps: int, batch: int) -> dict:
+def _child(kind: str, shards: str, steps: int, batch: int, shuffle_buffer: int = 2048) -> dict:
     """One measurement in this (fresh) process: ``{"examples_per_s", "peak_rss_mb", ...}``."""
     import resource
 
@@ -48,7 +48,7 @@ def _child(kind: str, shards: str, steps: int, batch: int) -> dict:
 
         hist = train_streamed(shards, None, "onset", epochs=2, batch_size=batch,
                               steps_per_epoch=steps, validate=False, verbose=False,
-                              patience=99)
+                              patience=99, shuffle_buffer=shuffle_buffer)
         eps = hist["examples_per_s"][-1]  # the second epoch: tracing and start-up excluded
         extra = {"loss": hist["loss"]}
     elif kind in ("memory-fit", "memory-loop"):
@@ -79,7 +79,8 @@ def _child(kind: str, shards: str, steps: int, batch: int) -> dict:
             from .distributed import train_streamed
             from .shards import memory_dataset
 
-            ds = memory_dataset(x, y, batch, repeat=True, drop_remainder=True)
+            ds = memory_dataset(x, y, batch, shuffle_buffer=shuffle_buffer, repeat=True,
+                                drop_remainder=True)
             hist = train_streamed(shards, None, "onset", epochs=2, batch_size=batch,
                                   steps_per_epoch=steps, validate=False, verbose=False,
                                   patience=99, dataset=ds)
@@ -93,13 +94,14 @@ def _child(kind: str, shards: str, steps: int, batch: int) -> dict:
 
 
 def measure(kind: str, shards: str | Path, steps: int = 40, batch: int = 32,
-            timeout: float = 1800) -> dict:
+            timeout: float = 1800, shuffle_buffer: int = 2048) -> dict:
     """Run one :func:`_child` measurement in a fresh Python process and return its result.
 
     Notebook: 08_scaling_up.ipynb
     """
     r = subprocess.run([sys.executable, "-m", "pianolib.scalebench", "_child", kind, str(shards),
-                        str(steps), str(batch)], capture_output=True, text=True,
+                        str(steps), str(batch), str(shuffle_buffer)], capture_output=True,
+                       text=True,
                        timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     if r.returncode != 0 or not lines:
@@ -235,5 +237,5 @@ def scale_table(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "_child":
-        print(json.dumps(_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+    if len(sys.argv) == 7 and sys.argv[1] == "_child":
+        print(json.dumps(_child(sys.argv[2], sys.argv[3], *map(int, sys.argv[4:]))))

@@ -280,9 +280,11 @@ def shard_dataset(folder: str | Path, split: str = "train", target: str = "onset
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_files and len(files) > 1:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    # a sequential interleave: the parallel (AUTOTUNE) one buffers ahead in a way that grew the
+    # peak RSS with the number of shard files (+115 MB from 12 to 93 shards, measured), and
+    # reading is not the bottleneck (parsing is parallel below)
     ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
-                       cycle_length=max(1, min(cycle_length, len(files))), block_length=1,
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                       cycle_length=max(1, min(cycle_length, len(files))), block_length=1)
     ds = ds.map(parse_item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if crop:
         offsets = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(

@@ -28,7 +28,7 @@ def test_every_config_is_complete_and_named_by_its_key():
     for name, cfg in configs.CONFIG_MAP.items():
         assert cfg.name == name
         d = cfg.to_dict()
-        assert d["data"] and d["arch"] in ("cnn", "rnn", "lstm", "bilstm", "crnn")
+        assert (d["data"] or d["shards"]) and d["arch"] in ("cnn", "rnn", "lstm", "bilstm", "crnn")
     assert "shipped" in configs.CONFIG_MAP
 
 

@@ -108,3 +108,30 @@ def test_command_line_refuses_bad_shards_and_targets(shards, tmp_path):
                         "--shards", str(shards), "--out", str(tmp_path / "v"), "--target",
                         "velocity"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 1 and "covers the onset and length models" in r.stderr
+
+
+def test_readme_scaling_table_is_the_measured_one():
+    from conftest import assert_readme_has_table
+
+    from pianolib.scalebench import scale_table
+
+    assert_readme_has_table("data/bench/scale.md", 9)
+    measured = json.load(open(os.path.join(ROOT, "data", "bench", "scale.json")))
+    assert scale_table(measured) == open(os.path.join(ROOT, "data", "bench", "scale.md")).read()
+
+
+def test_maestro_recipe_described_from_the_measured_throughput(tmp_path):
+    from pianolib.configs import MAESTRO_TRAIN_HOURS, get_config
+    from pianolib.distributed import describe_recipe
+
+    cfg = get_config("maestro")
+    bench = os.path.join(ROOT, "data", "bench", "scale.json")
+    d = describe_recipe(cfg, bench)
+    assert d["train_hours"] == MAESTRO_TRAIN_HOURS and d["strategy"] == "mirrored"
+    assert d["examples_per_epoch"] == round(MAESTRO_TRAIN_HOURS * 3600)
+    assert d["examples_total"] == d["examples_per_epoch"] * cfg.epochs * 2
+    measured = json.load(open(bench))
+    per_core = measured["streamed"]["examples_per_s"] / measured["cores"]
+    assert d["measured_examples_per_s_per_core"] == pytest.approx(per_core, abs=0.01)
+    assert d["cpu_core_hours"] == pytest.approx(d["examples_total"] / per_core / 3600, abs=0.1)
+    assert "measured_examples_per_s_per_core" not in describe_recipe(cfg, tmp_path / "none")

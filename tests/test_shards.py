@@ -135,3 +135,31 @@ def test_missing_or_foreign_index_and_missing_shard(sample_shards, tmp_path):
         shard_files(broken, "test")
     with pytest.raises(PianolibError, match="no split 'train'"):
         shard_files(sample_shards, "train")
+
+
+@pytest.mark.slow
+def test_streamed_training_memory_is_flat_in_dataset_size(sample_shards, tmp_path):
+    """The same training run (2 epochs of 160 batches: all of the big set, read twice) streamed
+    from 3 shards and from 120 (40x the data): the peak RSS of the whole process stays within
+    80 MB (holding the data in memory, e.g. a ``.cache()``, adds ~180 MB and fails this)."""
+    from pianolib.scalebench import measure
+
+    index = read_index(sample_shards)
+    big = tmp_path / "big"
+    big.mkdir()
+    test = index["splits"].pop("test")
+    train = {"shards": [], "items": 0, "frames": 0, "frames_per_item": [], "hours": 0.0}
+    for copy in range(40):
+        for s in test["shards"]:
+            name = f"copy{copy:02d}-{s['file']}"
+            shutil.copy(sample_shards / s["file"], big / name)
+            train["shards"].append({**s, "file": name})
+        train["frames_per_item"] += test["frames_per_item"]
+    small = tmp_path / "small"
+    shutil.copytree(sample_shards, small)
+    json.dump({**index, "splits": {"train": test}}, open(small / "shards.json", "w"))
+    json.dump({**index, "splits": {"train": train}}, open(big / "shards.json", "w"))
+    runs = {name: measure("streamed", folder, steps=160, batch=16, shuffle_buffer=48)
+            for name, folder in (("small", small), ("big", big))}
+    assert runs["big"]["peak_rss_mb"] - runs["small"]["peak_rss_mb"] < 80, runs
+    assert runs["small"]["loss"][1] < runs["small"]["loss"][0]

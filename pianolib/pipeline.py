@@ -19,11 +19,12 @@ Why Dask (``dask.distributed``), and not Apache Beam or Ray:
   ``python -m pianolib shards SRC --out gs://bucket/maestro --scheduler tcp://HOST:8786``.
   Workers need the audio and the output folder on shared storage (NFS, or an object store
   that TensorFlow's file system and ``soundfile`` can read, e.g. a mounted bucket).
-* **Cost at 200 h.** The work is the CQT: ``python -m pianolib scale-bench`` measures the
-  pipeline's throughput per worker here (``data/bench/scale.md``); MAESTRO's 200 h divided
-  by that throughput gives the core-hours, and the shards take ~60 GB (float16 features and
-  uint8 rolls, GZIP). There is no shuffle stage and no inter-worker traffic, only one task
-  per shard, which any engine runs well; Dask adds the least to install and learn.
+* **Cost at 200 h.** The work is the CQT: ``python -m pianolib scale-bench`` measured one
+  single-threaded worker at 76x real time here (``data/bench/scale.md``), so MAESTRO's 200 h
+  is about 2.6 core-hours (minutes on a 32-core cluster), and the shards take about 28 GB
+  (3.13 h took 445 MB: float16 features and uint8 rolls, GZIP). There is no shuffle stage
+  and no traffic between workers, only one task per shard, which any engine runs well; Dask
+  adds the least to install and learn.
 
 Notebook: 08_scaling_up.ipynb
 """

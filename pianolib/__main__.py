@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="Dask LocalCluster worker processes (0: serial, in this process)")
     sh.add_argument("--scheduler", help="address of a running Dask scheduler (a cluster), "
                                         "e.g. tcp://host:8786; overrides --workers")
-    sh.add_argument("--hours", type=float, help="take items in name order up to this many hours")
+    sh.add_argument("--hours", type=float,
+                    help="take items in the sources' order up to this many hours of audio")
     sh.add_argument("--items-per-shard", type=int, default=8)
     sh.add_argument("--holdout", action="append", default=[],
                     help="instrument whose recordings go to the split 'holdout'")
@@ -163,7 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(a) -> None:
     from .configs import get_config
+    from .errors import PianolibError
     from .train import train_transcriber
+
+    streamed_only = {"--strategy": a.strategy, "--steps-per-epoch": a.steps_per_epoch,
+                     "--shuffle-buffer": a.shuffle_buffer, "--no-scale-lr": a.no_scale_lr or None}
 
     cfg = get_config(a.config, data=a.data, arch=a.arch, epochs=a.epochs,
                      batch_size=a.batch_size, onset_lr=a.onset_lr, length_lr=a.length_lr,
@@ -174,12 +179,14 @@ def _cmd_train(a) -> None:
                      steps_per_epoch=a.steps_per_epoch, shuffle_buffer=a.shuffle_buffer,
                      scale_lr=False if a.no_scale_lr else None)
     out = a.out or f"data/runs/{cfg.name}"
+    given = [k for k, v in streamed_only.items() if v is not None]
+    if given and not cfg.shards:
+        raise PianolibError(f"{', '.join(given)}: options of streamed training; add --shards "
+                            f"FOLDER (config {cfg.name} trains in memory)")
     if a.describe:
         from .distributed import describe_recipe
 
         if not cfg.shards:
-            from .errors import PianolibError
-
             raise PianolibError(f"--describe: config {cfg.name} is not a streamed recipe")
         for k, v in describe_recipe(cfg).items():
             print(f"{k}: {v}")
@@ -189,8 +196,9 @@ def _cmd_train(a) -> None:
         from .distributed import train_from_shards
 
         report = train_from_shards(cfg, out, force=a.force)
-        print(f"trained from {cfg.shards}: " + ", ".join(
-            f"{t} best val_loss {m['best_val_loss']:.4f} in {m['epochs_run']} epochs"
+        print(f"trained from {cfg.shards} on {report['replicas']} replicas: " + ", ".join(
+            f"{t} best val_loss {m['best_val_loss']:.4f} in {m['epochs_run']} epochs "
+            f"(global batch {m['global_batch']}, lr {m['lr']:.2g})"
             for t, m in report["models"].items()))
         return
     report = train_transcriber(cfg.data, out, kind=cfg.arch, epochs=cfg.epochs,
@@ -363,7 +371,9 @@ def _register_models(sub) -> None:
     t.add_argument("--out", default=None, help="output folder (default data/runs/<config>)")
     t.add_argument("--arch", default=None, choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
     t.add_argument("--epochs", type=int, default=None)
-    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="chunks per batch; with --shards, per replica (the global batch is "
+                        "batch size x replicas)")
     t.add_argument("--onset-lr", type=float, default=None)
     t.add_argument("--length-lr", type=float, default=None)
     t.add_argument("--onset-pos-weight", type=float, default=None)

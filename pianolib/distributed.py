@@ -9,19 +9,30 @@ step on every replica, each replica's loss averaged over the *global* batch
 under the default strategy (one CPU or GPU), ``MirroredStrategy`` and
 ``MultiWorkerMirroredStrategy``.
 
-**Several machines.** Every machine runs the same command with its own ``TF_CONFIG``::
+**Several machines.** Every machine runs the same command with its own ``TF_CONFIG`` (the
+same cluster, its own index; worker 0 writes the models)::
 
-    # machine A (chief: writes the models)       # machine B
-    TF_CONFIG='{"cluster": {"worker": ["a:12345", "b:12345"]},
-                "task": {"type": "worker", "index": 0}}'   # index 1 on machine B
+    # on machine a
+    export TF_CONFIG='{"cluster": {"worker": ["a:12345", "b:12345"]},
+                       "task": {"type": "worker", "index": 0}}'
     python -m pianolib train --config maestro --strategy multi-worker
+    # on machine b
+    export TF_CONFIG='{"cluster": {"worker": ["a:12345", "b:12345"]},
+                       "task": {"type": "worker", "index": 1}}'
+    python -m pianolib train --config maestro --strategy multi-worker
+
+Both read the shards from storage they share (NFS, a mounted bucket). Every worker reads
+every shard and keeps its part of each global batch (``tf.data``'s ``DATA`` auto-sharding), so
+the workers see the batches one process would see.
 
 **Batch size and learning rate.** ``batch_size`` is per replica; the global batch is
 ``batch_size x replicas``, so every device does the same work as alone. Adam's learning rate
 is multiplied by ``sqrt(replicas)`` (the square-root rule for adaptive optimisers; Malladi
 et al., 2022), not by ``replicas`` (the linear rule suits plain SGD, Goyal et al., 2017).
-``scale_lr=False`` keeps the learning rate (the test that 2 workers match 1 process uses a
-fixed global batch and learning rate, so the two runs are the same computation).
+``scale_lr=False`` keeps the learning rate: the test that 2 workers match 1 process uses a fixed
+global batch and learning rate, so the two runs differ only where a replica computes alone:
+float rounding in the all-reduce, and BatchNormalization, whose batch statistics are each
+replica's (4 crops per worker against 8 in one process).
 
 Notebook: 08_scaling_up.ipynb
 """
@@ -36,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SEED, SEQ_LEN, quiet_tensorflow, set_seed
+from .config import FPS, SEED, SEQ_LEN, quiet_tensorflow, set_seed
 from .errors import PianolibError
 
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -88,13 +99,48 @@ def is_chief() -> bool:
         and not (task.get("type") == "worker" and "chief" in cfg.get("cluster", {}))
 
 
-def _distribute(strategy, ds, policy: str):
+def _distribute(strategy, ds):
+    """``ds`` (global batches) split over the replicas: ``DATA`` auto-sharding, each worker
+    keeps its part of every batch (the module docstring says why)."""
     import tensorflow as tf
 
     opts = tf.data.Options()
-    opts.experimental_distribute.auto_shard_policy = getattr(
-        tf.data.experimental.AutoShardPolicy, policy)
+    opts.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return strategy.experimental_distribute_dataset(ds.with_options(opts))
+
+
+def agreement(strategy):
+    """A function ``agree(flag) -> bool``: True on every worker when any worker passes True.
+
+    Workers of ``MultiWorkerMirroredStrategy`` must take the same decisions (stop, refuse to
+    start): one that leaves while the others wait in an all-reduce hangs the run. A SUM
+    all-reduce of 0/1 flags decides for all (``ReduceOp`` has no MAX).
+    """
+    import tensorflow as tf
+
+    @tf.function
+    def reduce(flag):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                               strategy.run(lambda: tf.identity(flag)), axis=None)
+
+    return lambda flag: float(reduce(tf.constant(1.0 if flag else 0.0))) > 0
+
+
+def _check_splits(shards, global_batch: int, seq_len: int, validate: bool) -> None:
+    """Refuse a train split with fewer crops than one global batch, or an empty valid split."""
+    from .shards import read_index, split_chunks
+
+    splits = read_index(shards)["splits"]
+    for split, need in (("train", global_batch), ("valid", 1 if validate else 0)):
+        if not need:
+            continue
+        if split not in splits:
+            raise PianolibError(f"{shards}: no {split} split (it has {sorted(splits)}); "
+                                f"`python -m pianolib shards ... --assign ITEM={split}`")
+        have = split_chunks(shards, split, seq_len)
+        if have < need:
+            raise PianolibError(f"{shards}: the {split} split has {have} crops of {seq_len} "
+                                f"frames, fewer than one global batch of {need}")
 
 
 def train_streamed(
@@ -117,7 +163,6 @@ def train_streamed(
     patience: int = 5,
     max_minutes: float | None = None,
     scale_lr: bool = True,
-    shard_policy: str = "DATA",
     validate: bool = True,
     verbose: bool = True,
     dataset=None,
@@ -149,9 +194,6 @@ def train_streamed(
         patience: Early-stopping patience in epochs.
         max_minutes: Time budget: no epoch starts that would end past it.
         scale_lr: Scale the learning rate by sqrt(replicas).
-        shard_policy: ``DATA`` (every worker reads every shard and keeps its part of each
-            batch: the same batches as one process) or ``FILE`` (each worker reads its own
-            shards: less reading at scale, needs at least as many shards as workers).
         validate: Compute the validation loss each epoch.
         verbose: One line per epoch.
         dataset: A ready ``tf.data`` dataset of global batches to train on instead of the
@@ -174,15 +216,18 @@ def train_streamed(
     set_seed(seed)
     keras.utils.set_random_seed(seed)
     if dataset is None:
+        _check_splits(shards, global_batch, seq_len, validate)
         dataset = shard_dataset(shards, "train", target, global_batch, seq_len, seed,
                                 shuffle_buffer, cycle_length, crop, drop_remainder=True,
                                 repeat=steps_per_epoch is not None)
-    train_ds = _distribute(strategy, dataset, shard_policy)
+    elif validate:
+        _check_splits(shards, 0, seq_len, validate)
+    train_ds = _distribute(strategy, dataset)
     valid_ds = None
-    if validate:
+    if validate:  # every crop once, the last batch partial: the same loss for any replica count
         valid_ds = _distribute(strategy, shard_dataset(
             shards, "valid", target, global_batch, seq_len, seed, shuffle_buffer=1,
-            crop=False, shuffle_files=False, drop_remainder=True), "DATA")
+            crop=False, shuffle_files=False))
     with strategy.scope():
         model = build_model(kind, units=units, name=f"{target}_{kind}")
         optimizer = keras.optimizers.Adam(lr)
@@ -206,18 +251,15 @@ def train_streamed(
                                axis=None)
 
     @tf.function
-    def valid_step(x, y):
+    def valid_step(x, y):  # (sum of the crops' losses, number of crops), over all replicas
         def step(x, y):
-            p = model(x, training=False)
-            return tf.nn.compute_average_loss(per_example(y, p), global_batch_size=global_batch)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(step, args=(x, y)),
-                               axis=None)
+            loss = per_example(y, model(x, training=False))
+            return tf.reduce_sum(loss), tf.cast(tf.shape(loss)[0], loss.dtype)
+        total, count = strategy.run(step, args=(x, y))
+        return (strategy.reduce(tf.distribute.ReduceOp.SUM, total, axis=None),
+                strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None))
 
-    @tf.function
-    def agree(flag):  # > 0 on every worker when any worker says 1.0 (ReduceOp has no MAX)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM,
-                               strategy.run(lambda: tf.constant(flag)), axis=None)
-
+    agree = agreement(strategy)
     chief = is_chief()
     path = Path(out) / f"{target}.keras" if out is not None else None
     if path is not None and chief:
@@ -233,19 +275,28 @@ def train_streamed(
         t0 = time.perf_counter()
         losses = []
         for step_i, (x, y) in enumerate(it if it is not None else iter(train_ds)):
-            losses.append(float(train_step(x, y)))
+            losses.append(train_step(x, y))  # a tensor: no wait for the device per step
             if steps_per_epoch is not None and step_i + 1 >= steps_per_epoch:
                 break
         seconds = time.perf_counter() - t0
-        hist["loss"].append(float(np.mean(losses)) if losses else math.nan)
+        if not losses:
+            raise PianolibError(f"{shards}: epoch {epoch + 1} gave no full batch of "
+                                f"{global_batch} crops (a dataset= that does not repeat?)")
+        hist["loss"].append(float(np.mean([float(v) for v in losses])) if losses else math.nan)
         hist["examples_per_s"].append(len(losses) * global_batch / max(seconds, 1e-9))
-        val = float(np.mean([float(valid_step(x, y)) for x, y in valid_ds])) if valid_ds else \
-            hist["loss"][-1]
+        if valid_ds is not None:
+            sums = np.array([[float(v) for v in valid_step(x, y)] for x, y in valid_ds])
+            val = float(sums[:, 0].sum() / sums[:, 1].sum())
+        else:
+            val = hist["loss"][-1]
         hist["val_loss"].append(val)
         if val < best:
             best, best_epoch = val, epoch
             if path is not None and chief:
-                model.save(str(path))
+                from .files import atomic_write
+
+                with atomic_write(path, force=True) as tmp:  # a crash keeps the last best
+                    model.save(str(tmp))
         if verbose:
             print(f"{target} epoch {epoch + 1}: loss {hist['loss'][-1]:.4f}, val_loss {val:.4f}, "
                   f"{hist['examples_per_s'][-1]:.1f} examples/s ({replicas} replicas)",
@@ -255,7 +306,7 @@ def train_streamed(
         elapsed = time.perf_counter() - t_start
         stop = epoch - best_epoch >= patience or (
             budget is not None and elapsed + elapsed / (epoch + 1) > budget * 1.05)
-        if float(agree(1.0 if stop else 0.0)) > 0:
+        if agree(stop):
             break
     hist.update(epochs_run=len(hist["loss"]), best_val_loss=best,
                 seconds=round(time.perf_counter() - t_start, 2), model=model)
@@ -289,16 +340,26 @@ def train_from_shards(cfg, out: str | Path, force: bool = False, verbose: bool =
     from .files import write_json
     from .shards import read_index
 
-    strategy = make_strategy(cfg.strategy)
-    read_index(cfg.shards)  # a missing or foreign folder fails before training
-    out = Path(out)
     targets = [t for t in cfg.targets if t in ("onset", "length")]
     if not targets or len(targets) != len(cfg.targets):
         raise PianolibError(f"training from shards covers the onset and length models; "
                             f"got targets {list(cfg.targets)}")
+    if cfg.init_from or cfg.length_labels != "sounding":
+        raise PianolibError("training from shards starts from scratch with the shards' "
+                            "(sounding) length labels: init_from and length_labels='key' are "
+                            "in-memory options")
+    strategy = make_strategy(cfg.strategy)
+    out = Path(out)
     chief = is_chief()
-    if chief and not force and any((out / f"{t}.keras").exists() for t in targets):
-        raise PianolibError(f"{out}: models already exist; pass --force to retrain")
+    problem = None
+    try:  # every worker checks; all refuse together (one alone would leave the others waiting)
+        read_index(cfg.shards)
+        if chief and not force and any((out / f"{t}.keras").exists() for t in targets):
+            raise PianolibError(f"{out}: models already exist; pass --force to retrain")
+    except PianolibError as exc:
+        problem = str(exc)
+    if agreement(strategy)(problem is not None):
+        raise PianolibError(problem or "another worker refused to start (see its error)")
     report = {"config": cfg.to_dict(), "shards": str(cfg.shards), "strategy": cfg.strategy,
               "replicas": strategy.num_replicas_in_sync, "kind": cfg.arch, "units": cfg.units,
               "seq_len": cfg.seq_len, "seed": cfg.seed, "length_labels": "sounding", "models": {}}
@@ -355,35 +416,49 @@ def run_local_workers(args: list[str], workers: int = 2, timeout: float = 600,
     """
     import subprocess
     import sys
+    import tempfile
 
     ports = free_ports(workers)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    procs = []
-    for i in range(workers):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                      "task": {"type": "worker", "index": i}}),
-               "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "pianolib", *args], env=env,
-                                      cwd=cwd, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    outs = []
-    try:
-        for i, p in enumerate(procs):
-            out, _ = p.communicate(timeout=timeout)
-            outs.append(out)
-            if p.returncode != 0:
-                raise PianolibError(f"worker {i} failed (exit {p.returncode}): "
-                                    f"{out.strip().splitlines()[-1] if out.strip() else ''}")
-    except subprocess.TimeoutExpired:
-        raise PianolibError(f"workers ran past {timeout} s") from None
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
+    with tempfile.TemporaryDirectory(prefix="pianolib-workers-") as tmp:
+        logs = [open(Path(tmp) / f"worker{i}.log", "w+") for i in range(workers)]
+        procs = []
+        for i in range(workers):
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1",
+                   "TF_CONFIG": json.dumps({"cluster": cluster,
+                                            "task": {"type": "worker", "index": i}})}
+            procs.append(subprocess.Popen([sys.executable, "-m", "pianolib", *args], env=env,
+                                          cwd=cwd, stdout=logs[i], stderr=subprocess.STDOUT))
+        failed, t0 = None, time.monotonic()
+        try:  # poll all: one that fails stops the others at once (they would wait for it)
+            while any(p.poll() is None for p in procs) and failed is None:
+                failed = next((i for i, p in enumerate(procs) if p.poll() not in (None, 0)), None)
+                if time.monotonic() - t0 > timeout:
+                    raise PianolibError(f"workers ran past {timeout} s")
+                time.sleep(0.2)
+            failed = next((i for i, p in enumerate(procs) if p.returncode != 0), failed)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        outs = []
+        for f in logs:
+            f.seek(0)
+            outs.append(f.read())
+            f.close()
+    if failed is not None:
+        last = outs[failed].strip().splitlines()
+        raise PianolibError(f"worker {failed} failed (exit {procs[failed].returncode}): "
+                            f"{last[-1] if last else ''}")
     return outs
 
 
-def describe_recipe(cfg, bench: str | Path | None = "data/bench/scale.json",
+#: The scale-bench result that :func:`describe_recipe` takes the measured throughput from.
+SCALE_BENCH = Path(__file__).resolve().parent.parent / "data" / "bench" / "scale.json"
+
+
+def describe_recipe(cfg, bench: str | Path | None = SCALE_BENCH,
                     train_hours: float | None = None) -> dict:
     """The size and cost of a streamed recipe (``train --config maestro --describe``).
 
@@ -408,7 +483,7 @@ def describe_recipe(cfg, bench: str | Path | None = "data/bench/scale.json",
             train_hours = read_index(cfg.shards)["splits"]["train"]["hours"]
         except (PianolibError, KeyError, TypeError):
             train_hours = MAESTRO_TRAIN_HOURS
-    per_epoch = int(round(train_hours * 3600 / (cfg.seq_len / 100)))
+    per_epoch = int(round(train_hours * 3600 * FPS / cfg.seq_len))
     models = [t for t in cfg.targets if t in ("onset", "length")]
     out = {"recipe": cfg.name, "shards": cfg.shards, "strategy": cfg.strategy,
            "epochs": cfg.epochs, "batch_size_per_replica": cfg.batch_size,

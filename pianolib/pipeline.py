@@ -16,9 +16,10 @@ Why Dask (``dask.distributed``), and not Apache Beam or Ray:
   ``LocalCluster`` of 2 single-threaded worker processes. On a cluster, start a scheduler
   and workers (``dask scheduler`` / ``dask worker tcp://HOST:8786`` on each machine, or
   ``dask-jobqueue``'s ``SLURMCluster``, or the Dask Kubernetes operator) and pass its address:
-  ``python -m pianolib shards SRC --out gs://bucket/maestro --scheduler tcp://HOST:8786``.
-  Workers need the audio and the output folder on shared storage (NFS, or an object store
-  that TensorFlow's file system and ``soundfile`` can read, e.g. a mounted bucket).
+  ``python -m pianolib shards SRC --out /shared/maestro-shards --scheduler tcp://HOST:8786``.
+  Workers need the audio and the output folder on storage they all see as files (NFS, or a
+  bucket mounted with gcsfuse / s3fs); URLs such as ``gs://`` are refused (the build writes
+  a local temporary folder and renames it into place).
 * **Cost at 200 h.** The work is the CQT: ``python -m pianolib scale-bench`` measured one
   single-threaded worker at 76x real time here (``data/bench/scale.md``), so MAESTRO's 200 h
   is about 2.6 core-hours (minutes on a 32-core cluster), and the shards take about 28 GB
@@ -31,7 +32,6 @@ Notebook: 08_scaling_up.ipynb
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import warnings
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import FPS, SEED, SR
+from .config import FPS, SEED
 from .errors import PianolibError
 from .shards import COMPRESSION, FORMAT, ITEMS_PER_SHARD, plan_shards, shard_name
 
@@ -134,18 +134,10 @@ def extract_item(item: str, job: dict) -> tuple[np.ndarray, np.ndarray]:
     if job["kind"] == "npz":
         with np.load(job["features"]) as z:
             return z["features"], z["notes"]
-    from .audio import load_audio
-    from .features import compute_features
-    from .recordings import read_labels
+    from .recordings import labelled_features
 
-    notes = read_labels(job["labels"])
-    y = load_audio(job["audio"])
-    if len(y) < SR:
-        raise PianolibError(f"{job['audio']}: shorter than 1 s")
-    end = len(y) / SR
-    notes = notes[notes[:, 0] < end]
-    notes[:, 1] = np.minimum(notes[:, 1], end)
-    return compute_features(y).astype(np.float16), notes
+    features, notes, _ = labelled_features(job["audio"], job["labels"])
+    return features.astype(np.float16), notes
 
 
 def write_one_shard(path: str, items: list[str], jobs: dict[str, dict]) -> dict:
@@ -200,6 +192,9 @@ def build_shards_from_jobs(jobs: dict[str, dict], out: str | Path,
     """
     from .files import build_folder, write_json
 
+    if "://" in str(out):
+        raise PianolibError(f"{out}: shards are written to a folder (mount a bucket with "
+                            "gcsfuse or s3fs and give its path), not to a URL")
     if not jobs:
         raise PianolibError("no items to write into shards")
     by_split: dict[str, list[str]] = {}
@@ -246,7 +241,12 @@ def _run(tasks, workers: int, scheduler: str | None) -> list[dict]:
     """Run the shard tasks serially (``workers=0``) or on a Dask cluster, results in order."""
     if not scheduler and workers == 0:
         return [write_one_shard(path, names, sub) for _, path, names, sub in tasks]
-    from dask.distributed import Client, LocalCluster
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise PianolibError("the Dask pipeline needs dask.distributed: pip install "
+                            "'pianolib[scale]' (or run serially: --workers 0)") from None
+    import uuid
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # distributed's "port in use, using a random port"
@@ -257,8 +257,9 @@ def _run(tasks, workers: int, scheduler: str | None) -> list[dict]:
                                    dashboard_address=None, silence_logs=50)
             client = Client(cluster)
     try:
-        futures = [client.submit(write_one_shard, path, names, sub, pure=False,
-                                 key=f"shard-{Path(path).name}")
+        run = uuid.uuid4().hex[:8]  # task names unique on a scheduler shared by several builds
+        futures = [client.submit(write_one_shard, path, names, sub, pure=False, retries=1,
+                                 key=f"pianolib-shard-{run}-{Path(path).name}")
                    for _, path, names, sub in tasks]
         return client.gather(futures)
     finally:
@@ -313,20 +314,21 @@ def build_shards(sources: list[str | Path], out: str | Path, hours: float | None
 
 def shards_equal(a: str | Path, b: str | Path) -> dict:
     """Compare two shard folders file by file: ``{"files", "byte_equal", "max_abs_diff"}``."""
-    from .shards import read_shard
+    from .shards import read_index, read_shard
 
-    ia = json.loads((Path(a) / "shards.json").read_text())
-    ib = json.loads((Path(b) / "shards.json").read_text())
+    ia, ib = read_index(a), read_index(b)
     fa = [s["file"] for sp in sorted(ia["splits"]) for s in ia["splits"][sp]["shards"]]
     fb = [s["file"] for sp in sorted(ib["splits"]) for s in ib["splits"][sp]["shards"]]
+    unequal = {"files": fa == fb, "byte_equal": False, "max_abs_diff": float("inf")}
     if fa != fb:
-        return {"files": False, "byte_equal": False, "max_abs_diff": float("inf")}
+        return unequal
     byte_equal = all((Path(a) / f).read_bytes() == (Path(b) / f).read_bytes() for f in fa)
     diff = 0.0
     for f in fa:
-        for x, y in zip(read_shard(Path(a) / f), read_shard(Path(b) / f), strict=True):
-            if x["item"] != y["item"]:
-                return {"files": True, "byte_equal": False, "max_abs_diff": float("inf")}
+        xs, ys = read_shard(Path(a) / f), read_shard(Path(b) / f)
+        if [x["item"] for x in xs] != [y["item"] for y in ys]:
+            return unequal
+        for x, y in zip(xs, ys):
             for k in ("features", "notes", "onset", "length"):
                 d = np.abs(x[k].astype(np.float64) - y[k].astype(np.float64))
                 diff = max(diff, float(d.max()) if d.size else 0.0)

@@ -185,27 +185,46 @@ def piano_and_piece(stem: str) -> tuple[str, str]:
     return "recording", stem
 
 
+def labelled_features(audio: str | os.PathLike, label: str | os.PathLike,
+                      max_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(features, notes, seconds)`` of one recording and its labels: the per-file work of
+    every labelled-recording build (dataset folders here, shards in :mod:`pianolib.pipeline`).
+
+    Reads the labels (:func:`read_labels`), decodes and resamples the audio, keeps the first
+    ``max_seconds``, cuts the notes at the end of the audio, and computes the series' CQT.
+
+    Notebook: 01_data_and_preprocessing.ipynb
+
+    Raises:
+        LabelError: Bad labels (naming the file and line).
+        AudioError: Unreadable audio.
+        PianolibError: Audio shorter than 1 s.
+    """
+    from .audio import load_audio
+    from .features import compute_features
+
+    notes = read_labels(label)
+    y = load_audio(audio)
+    if max_seconds:
+        y = y[: int(max_seconds * SR)]
+    if len(y) < SR:
+        raise PianolibError(f"{audio}: shorter than 1 s")
+    end = len(y) / SR
+    notes = notes[notes[:, 0] < end]
+    notes[:, 1] = np.minimum(notes[:, 1], end)
+    return compute_features(y), notes, end
+
+
 def _recording_task(args) -> dict | str:
     """Worker: read the labels and the audio of one pair, write its features. Row or warning."""
-    from .audio import load_audio
     from .datasets import write_features
-    from .errors import AudioError
-    from .features import compute_features
     from .midi import notes_to_midi, write_midi
 
     audio, label, item, out, max_seconds = args
     try:
-        notes = read_labels(label)
-        y = load_audio(audio)
-    except (LabelError, AudioError) as exc:
-        return f"skipped {audio.name}: {exc}"
-    if max_seconds:
-        y = y[: int(max_seconds * SR)]
-        notes = notes[notes[:, 0] < len(y) / SR]
-        notes[:, 1] = np.minimum(notes[:, 1], len(y) / SR)
-    if len(y) < SR:
-        return f"skipped {audio}: shorter than 1 s"
-    feats = compute_features(y)
+        feats, notes, seconds = labelled_features(audio, label, max_seconds)
+    except PianolibError as exc:  # LabelError, AudioError, too short
+        return f"skipped {Path(audio).name}: {exc}"
     out = Path(out)
     feat_path = out / "features" / f"{item}.npz"
     midi_path = out / "midi" / f"{item}.mid"
@@ -215,7 +234,7 @@ def _recording_task(args) -> dict | str:
     except OSError as exc:
         return f"skipped {audio}: cannot write features ({exc.strerror})"
     return {
-        "item": item, "duration": round(len(y) / SR, 3), "n_notes": len(notes),
+        "item": item, "duration": round(seconds, 3), "n_notes": len(notes),
         "min_pitch": int(notes[:, 2].min()), "max_pitch": int(notes[:, 2].max()),
         "audio": str(Path(audio).resolve()), "midi": f"midi/{item}.mid",
         "features": f"features/{item}.npz", "frames": len(feats), "fps": FPS,

@@ -45,7 +45,8 @@ from .errors import PianolibError
 FORMAT = "pianolib-shards/1"
 #: Compression of the shard files (``tf.data.TFRecordDataset``'s name for it).
 COMPRESSION = "GZIP"
-#: Items per shard by default: 8 MAESTRO performances (~10 min each) make ~150 MB shards.
+#: Items per shard by default: 8 MAESTRO performances (~10 min each) make ~190 MB shards
+#: (measured: 142 MB per hour of audio).
 ITEMS_PER_SHARD = 8
 
 
@@ -154,33 +155,36 @@ def write_shard(path: str | Path, records: Iterable[bytes]) -> int:
     The file is written under a temporary name beside ``path`` and renamed when complete, so
     a shard that exists is whole (a worker killed midway leaves no half shard).
     """
-    import os
+    from .files import atomic_write
 
     tf = _tf()
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     n = 0
-    try:
+    with atomic_write(path, force=True) as tmp:
         with tf.io.TFRecordWriter(str(tmp), options=COMPRESSION) as w:
             for rec in records:
                 w.write(rec)
                 n += 1
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return n
 
 
 def read_shard(path: str | Path) -> list[dict]:
-    """Every item of one shard, as numpy arrays (for tests and inspection, not for training)."""
+    """Every item of one shard, as numpy arrays (for tests and inspection, not for training).
+
+    Raises:
+        PianolibError: A missing, truncated or corrupt shard file (naming it).
+    """
     tf = _tf()
 
     out = []
-    for rec in tf.data.TFRecordDataset(str(path), compression_type=COMPRESSION):
-        d = parse_item(rec)
-        out.append({k: (v.numpy().decode() if k == "item" else v.numpy()) for k, v in d.items()})
+    try:
+        for rec in tf.data.TFRecordDataset(str(path), compression_type=COMPRESSION):
+            d = parse_item(rec)
+            out.append({k: (v.numpy().decode() if k == "item" else v.numpy())
+                        for k, v in d.items()})
+    except (tf.errors.DataLossError, tf.errors.NotFoundError,
+            tf.errors.InvalidArgumentError) as exc:
+        raise PianolibError(f"{path}: not a readable shard ({exc.message.splitlines()[0]})") \
+            from None
     return out
 
 
@@ -249,11 +253,11 @@ def shard_dataset(folder: str | Path, split: str = "train", target: str = "onset
                   batch_size: int = 32, seq_len: int = SEQ_LEN, seed: int = SEED,
                   shuffle_buffer: int = 2048, cycle_length: int = 4, crop: bool = True,
                   shuffle_files: bool = True, repeat: bool = False, drop_remainder: bool = False,
-                  float_batches: bool = True):
+                  float_batches: bool = True, read_parallel: int | None = None):
     """A ``tf.data`` pipeline of ``(x, y)`` batches streamed from the shards of one split.
 
-    Memory holds ``shuffle_buffer`` crops (2048 one-second crops: 216 MB as float16) plus
-    ``cycle_length`` items being cut, whatever the number of shards.
+    Memory holds ``shuffle_buffer`` crops (2048 one-second crops: 126 MB, float16 features and
+    uint8 labels) plus ``cycle_length`` items being cut, whatever the number of shards.
 
     Notebook: 08_scaling_up.ipynb
 
@@ -271,6 +275,10 @@ def shard_dataset(folder: str | Path, split: str = "train", target: str = "onset
         repeat: Repeat forever (for ``steps_per_epoch``-style training).
         drop_remainder: Drop the last, smaller batch (distributed training wants equal batches).
         float_batches: Cast to float32 (False keeps float16 features and uint8 labels).
+        read_parallel: Shards read and decompressed in parallel (None: one at a time). Two
+            cores keep up reading one at a time; many GPUs may need more, but the parallel
+            interleave's read-ahead made the peak RSS grow with the number of shard files
+            (``AUTOTUNE``: +115 MB from 12 to 93 shards, measured), so measure it.
     """
     tf = _tf()
 
@@ -280,11 +288,11 @@ def shard_dataset(folder: str | Path, split: str = "train", target: str = "onset
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_files and len(files) > 1:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    # a sequential interleave: the parallel (AUTOTUNE) one buffers ahead in a way that grew the
-    # peak RSS with the number of shard files (+115 MB from 12 to 93 shards, measured), and
-    # reading is not the bottleneck (parsing is parallel below)
+    parallel = {"num_parallel_calls": read_parallel, "deterministic": True} if read_parallel \
+        else {}
     ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
-                       cycle_length=max(1, min(cycle_length, len(files))), block_length=1)
+                       cycle_length=max(1, min(cycle_length, len(files))), block_length=1,
+                       **parallel)
     ds = ds.map(parse_item, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if crop:
         offsets = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(
@@ -327,6 +335,6 @@ def _finish(ds, batch_size, seed, shuffle_buffer, repeat, drop_remainder, float_
 
 
 def split_chunks(folder: str | Path, split: str, seq_len: int = SEQ_LEN) -> int:
-    """How many ``seq_len`` chunks (offset 0) the split's items give: batches per epoch."""
-    items = read_index(folder)["splits"][split]["frames_per_item"]
-    return sum(max(1, math.ceil(f / seq_len)) for f in items)
+    """How many ``seq_len`` crops (offset 0) the split's items give (0 for a missing split)."""
+    split_index = read_index(folder)["splits"].get(split, {"frames_per_item": []})
+    return sum(max(1, math.ceil(f / seq_len)) for f in split_index["frames_per_item"])

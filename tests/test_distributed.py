@@ -91,11 +91,28 @@ def test_two_workers_reach_the_loss_of_one_process(shards, tmp_path):
     one = json.loads((tmp_path / "one" / "train.json").read_text())
     assert mw["replicas"] == 2 and one["replicas"] == 1
     assert mw["models"]["onset"]["global_batch"] == one["models"]["onset"]["global_batch"] == 8
-    a, b = mw["models"]["onset"]["loss"], one["models"]["onset"]["loss"]
-    assert len(a) == len(b) == 2 and a[1] < a[0]
-    for x, y in zip(a, b):
-        assert x == pytest.approx(y, rel=0.01)
+    for key in ("loss", "val_loss"):
+        a, b = mw["models"]["onset"][key], one["models"]["onset"][key]
+        assert len(a) == len(b) == 2 and a[1] < a[0]
+        for x, y in zip(a, b):
+            assert x == pytest.approx(y, rel=0.01)
     assert (tmp_path / "mw" / "onset.keras").is_file()
+
+
+def test_too_small_or_missing_splits_are_refused(shards, tmp_path):
+    from pianolib.distributed import train_streamed
+    from pianolib.pipeline import build_shards
+
+    with pytest.raises(PianolibError, match=r"the train split has \d+ crops of 100 frames, "
+                                            r"fewer than one global batch of 4096"):
+        train_streamed(shards, None, batch_size=4096, verbose=False)
+    only_test = build_shards([SAMPLE_DIR], tmp_path / "t", items_per_shard=3, progress=False)
+    with pytest.raises(PianolibError, match=r"no train split \(it has \['test'\]\)"):
+        train_streamed(only_test, None, batch_size=4, verbose=False)
+    no_valid = build_shards([SAMPLE_DIR], tmp_path / "v", items_per_shard=3, progress=False,
+                            assign={k: "train" for k in SPLITS})
+    with pytest.raises(PianolibError, match=r"no valid split"):
+        train_streamed(no_valid, None, batch_size=4, verbose=False)
 
 
 def test_command_line_refuses_bad_shards_and_targets(shards, tmp_path):
@@ -108,6 +125,13 @@ def test_command_line_refuses_bad_shards_and_targets(shards, tmp_path):
                         "--shards", str(shards), "--out", str(tmp_path / "v"), "--target",
                         "velocity"], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 1 and "covers the onset and length models" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "pianolib", "train", "--config", "quick",
+                        "--out", str(tmp_path / "w"), "--strategy", "mirrored"],
+                       capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        "error: --strategy: options of streamed training; add --shards FOLDER (config quick "
+        "trains in memory)"]
 
 
 def test_readme_scaling_table_is_the_measured_one():
@@ -124,7 +148,7 @@ def test_maestro_recipe_described_from_the_measured_throughput(tmp_path):
     from pianolib.configs import MAESTRO_TRAIN_HOURS, get_config
     from pianolib.distributed import describe_recipe
 
-    cfg = get_config("maestro")
+    cfg = get_config("maestro", shards=str(tmp_path / "not-built"))
     bench = os.path.join(ROOT, "data", "bench", "scale.json")
     d = describe_recipe(cfg, bench)
     assert d["train_hours"] == MAESTRO_TRAIN_HOURS and d["strategy"] == "mirrored"

@@ -163,3 +163,23 @@ def test_streamed_training_memory_is_flat_in_dataset_size(sample_shards, tmp_pat
             for name, folder in (("small", small), ("big", big))}
     assert runs["big"]["peak_rss_mb"] - runs["small"]["peak_rss_mb"] < 80, runs
     assert runs["small"]["loss"][1] < runs["small"]["loss"][0]
+
+
+def test_crop_offsets_change_from_epoch_to_epoch(sample_shards):
+    ds = shard_dataset(sample_shards, "test", "onset", batch_size=100, seed=11, shuffle_buffer=1,
+                       cycle_length=1, crop=True, shuffle_files=False, float_batches=False)
+    first = [b[0].numpy() for b in ds]  # a whole pass: one epoch
+    second = [b[0].numpy() for b in ds]
+    assert not np.array_equal(first[0][0], second[0][0])
+    again = [b[0].numpy() for b in shard_dataset(
+        sample_shards, "test", "onset", batch_size=100, seed=11, shuffle_buffer=1,
+        cycle_length=1, crop=True, shuffle_files=False, float_batches=False)]
+    np.testing.assert_array_equal(first[0], again[0])  # the same seed: the same first epoch
+
+
+def test_a_corrupt_shard_is_named(sample_shards, tmp_path):
+    bad = tmp_path / "bad.tfrecord.gz"
+    good = shard_files(sample_shards, "test")[0].read_bytes()
+    bad.write_bytes(good[: len(good) // 2])
+    with pytest.raises(PianolibError, match=f"{bad}: not a readable shard"):
+        read_shard(bad)

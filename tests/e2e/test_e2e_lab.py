@@ -36,9 +36,9 @@ from .e2e_support import (
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = [p.name for p in notebook_paths()]
 #: Notebooks run whole in the page: those with the listening widget (05, 07) and the quick
-#: ones (01, 06); the training notebooks (02-04, minutes each) run their first cells, so that
+#: ones (01, 06, 08); the training notebooks (02-04, minutes each) run their first cells, so that
 #: ``make e2e`` stays within 15 minutes on 2 cores. ``PIANOLIB_E2E_RUN_ALL=all`` runs all.
-RUN_ALL = os.environ.get("PIANOLIB_E2E_RUN_ALL", "01,05,06,07")
+RUN_ALL = os.environ.get("PIANOLIB_E2E_RUN_ALL", "01,05,06,07,08")
 WIDGET_NOTEBOOK = "05_midi_merge.ipynb"
 FIRST_CELLS = 6
 ERROR_CONSOLE = re.compile(r"widget|Traceback", re.I)

@@ -21,8 +21,8 @@ Why Dask (``dask.distributed``), and not Apache Beam or Ray:
   bucket mounted with gcsfuse / s3fs); URLs such as ``gs://`` are refused (the build writes
   a local temporary folder and renames it into place).
 * **Cost at 200 h.** The work is the CQT: ``python -m pianolib scale-bench`` measured one
-  single-threaded worker at 76x real time here (``data/bench/scale.md``), so MAESTRO's 200 h
-  is about 2.6 core-hours (minutes on a 32-core cluster), and the shards take about 28 GB
+  single-threaded worker at 110x real time here (``data/bench/scale.md``), so MAESTRO's
+  200 h is about 1.8 core-hours (minutes on a 32-core cluster), and the shards take about 28 GB
   (3.13 h took 445 MB: float16 features and uint8 rolls, GZIP). There is no shuffle stage
   and no traffic between workers, only one task per shard, which any engine runs well; Dask
   adds the least to install and learn.
@@ -214,7 +214,8 @@ def build_shards_from_jobs(jobs: dict[str, dict], out: str | Path,
                  "label_dtype": "uint8", "fps": FPS, "items_per_shard": items_per_shard,
                  "source": source or [], "splits": {}, "skipped": [],
                  "build": {"workers": workers if not scheduler else scheduler,
-                           "seconds": round(seconds, 2)}}
+                           "seconds": round(seconds, 2),
+                           "task_seconds": round(sum(r["seconds"] for r in results), 2)}}
         for (split, _, _, _), res in zip(tasks, results):
             s = index["splits"].setdefault(split, {"shards": [], "items": 0, "frames": 0,
                                                    "frames_per_item": []})

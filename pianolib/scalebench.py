@@ -114,12 +114,14 @@ def pipeline_speed(sources: list[str], hours: float, workdir: Path) -> dict:
     """Seconds of the shard build of ``hours`` of audio: serial, 1 and 2 Dask workers."""
     from .pipeline import build_shards, shards_equal
 
-    out = {}
+    out, tasks = {}, {}
     for name, workers in (("serial", 0), ("dask-1", 1), ("dask-2", 2)):
         t0 = time.perf_counter()
         build_shards(sources, workdir / name, hours=hours, workers=workers, items_per_shard=4,
                      force=True, progress=False)
         out[name] = round(time.perf_counter() - t0, 2)
+        index = json.loads((workdir / name / "shards.json").read_text())
+        tasks[name] = index["build"]["task_seconds"]
     index = json.loads((workdir / "serial" / "shards.json").read_text())
     audio_h = sum(s["hours"] for s in index["splits"].values())
     same = shards_equal(workdir / "serial", workdir / "dask-2")
@@ -127,6 +129,7 @@ def pipeline_speed(sources: list[str], hours: float, workdir: Path) -> dict:
             "x_real_time": {k: round(audio_h * 3600 / v, 1) for k, v in out.items()},
             "speedup_2_vs_1": round(out["dask-1"] / out["dask-2"], 2),
             "speedup_2_vs_serial": round(out["serial"] / out["dask-2"], 2),
+            "task_seconds": tasks,
             "byte_equal_2_vs_serial": same["byte_equal"]}
 
 
@@ -214,6 +217,11 @@ def scale_table(r: dict) -> str:
         f"| 2 Dask workers vs 1 (target >= 1.6x) | {p['speedup_2_vs_1']}x; vs serial "
         f"{p['speedup_2_vs_serial']}x; shards byte-equal to the serial build: "
         f"{'yes' if p['byte_equal_2_vs_serial'] else 'no'} |",
+        f"| seconds inside the shard tasks (no cluster start; a worker's first task includes "
+        f"its imports): serial / 1 / 2 workers | "
+        f"{p['task_seconds']['serial']} / {p['task_seconds']['dask-1']} / "
+        f"{p['task_seconds']['dask-2']} s of work (2 workers: "
+        f"{p['task_seconds']['dask-2'] / p['seconds']['dask-2']:.2f} tasks running at once) |",
         f"| training throughput, in memory (Model.fit) | "
         f"{r['memory-fit']['examples_per_s']} examples/s |",
         f"| training throughput, in memory (custom loop, tf.data) | "

@@ -73,6 +73,7 @@ def _cmd_summary(a) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .config import SEED
+    from .shards import ITEMS_PER_SHARD
 
     p = argparse.ArgumentParser(prog="python -m pianolib", description=__doc__)
     p.add_argument("--verbose", action="store_true",
@@ -143,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "e.g. tcp://host:8786; overrides --workers")
     sh.add_argument("--hours", type=float,
                     help="take items in the sources' order up to this many hours of audio")
-    sh.add_argument("--items-per-shard", type=int, default=8)
+    sh.add_argument("--items-per-shard", type=int, default=ITEMS_PER_SHARD)
     sh.add_argument("--holdout", action="append", default=[],
                     help="instrument whose recordings go to the split 'holdout'")
     sh.add_argument("--from-audio", action="store_true",

@@ -95,8 +95,10 @@ def is_chief() -> bool:
     """Whether this process writes the run's files (worker 0, or the only process)."""
     cfg = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = cfg.get("task", {})
-    return task.get("type", "worker") in ("worker", "chief") and int(task.get("index", 0)) == 0 \
-        and not (task.get("type") == "worker" and "chief" in cfg.get("cluster", {}))
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if "chief" in cfg.get("cluster", {}):  # a cluster with a chief task: it writes
+        return kind == "chief"
+    return kind in ("worker", "chief") and index == 0
 
 
 def _distribute(strategy, ds):
@@ -209,6 +211,7 @@ def train_streamed(
 
     from .models import WeightedBCE, build_model
     from .shards import shard_dataset
+    from .train import next_epoch_over_budget
 
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -267,7 +270,6 @@ def train_streamed(
     hist: dict = {"loss": [], "val_loss": [], "examples_per_s": [], "replicas": replicas,
                   "global_batch": global_batch, "lr": lr}
     best, best_epoch, t_start = math.inf, -1, time.perf_counter()
-    budget = max_minutes * 60 if max_minutes else None
     # with steps_per_epoch the data repeats: one iterator for the whole run (as Keras keeps),
     # so the shuffle buffer is filled once, not at every epoch
     it = iter(train_ds) if steps_per_epoch is not None else None
@@ -282,7 +284,7 @@ def train_streamed(
         if not losses:
             raise PianolibError(f"{shards}: epoch {epoch + 1} gave no full batch of "
                                 f"{global_batch} crops (a dataset= that does not repeat?)")
-        hist["loss"].append(float(np.mean([float(v) for v in losses])) if losses else math.nan)
+        hist["loss"].append(float(np.mean([float(v) for v in losses])))
         hist["examples_per_s"].append(len(losses) * global_batch / max(seconds, 1e-9))
         if valid_ds is not None:
             sums = np.array([[float(v) for v in valid_step(x, y)] for x, y in valid_ds])
@@ -303,9 +305,8 @@ def train_streamed(
                   flush=True)
         if path is not None and chief:
             _write_log(path.with_suffix(".csv"), hist)
-        elapsed = time.perf_counter() - t_start
-        stop = epoch - best_epoch >= patience or (
-            budget is not None and elapsed + elapsed / (epoch + 1) > budget * 1.05)
+        stop = epoch - best_epoch >= patience or bool(max_minutes) and next_epoch_over_budget(
+            time.perf_counter() - t_start, epoch + 1, max_minutes)
         if agree(stop):
             break
     hist.update(epochs_run=len(hist["loss"]), best_val_loss=best,

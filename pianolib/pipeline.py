@@ -49,8 +49,10 @@ from .shards import COMPRESSION, FORMAT, ITEMS_PER_SHARD, plan_shards, shard_nam
 
 
 def _item_name(path: Path, root: Path) -> str:
+    from .recordings import AUDIO_FOLDERS
+
     rel = path.relative_to(root).with_suffix("")
-    parts = [p for p in rel.parts if p.lower() not in ("flac", "wav", "audio", "ogg", "mp3")]
+    parts = [p for p in rel.parts if p.lower() not in AUDIO_FOLDERS]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "__".join(parts))
 
 

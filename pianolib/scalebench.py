@@ -172,7 +172,7 @@ def run_scale_bench(sources: list[str], out: str | Path, hours: float = 1.0,
 
     Notebook: 08_scaling_up.ipynb
     """
-    from .files import check_writable, write_json
+    from .files import atomic_write, check_writable, write_json
     from .pipeline import build_shards
 
     out = Path(out)
@@ -200,7 +200,8 @@ def run_scale_bench(sources: list[str], out: str | Path, hours: float = 1.0,
         result["two_workers"] = two_workers_vs_one(tmp)
         print("two workers", result["two_workers"], flush=True)
     write_json(out.with_suffix(".json"), result, force=True)
-    out.with_suffix(".md").write_text(scale_table(result))
+    with atomic_write(out.with_suffix(".md"), force=True) as tmp:
+        tmp.write_text(scale_table(result))
     return result
 
 

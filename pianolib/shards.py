@@ -32,7 +32,6 @@ Notebook: 08_scaling_up.ipynb
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -336,5 +335,7 @@ def _finish(ds, batch_size, seed, shuffle_buffer, repeat, drop_remainder, float_
 
 def split_chunks(folder: str | Path, split: str, seq_len: int = SEQ_LEN) -> int:
     """How many ``seq_len`` crops (offset 0) the split's items give (0 for a missing split)."""
+    from .chunks import chunk_starts
+
     split_index = read_index(folder)["splits"].get(split, {"frames_per_item": []})
-    return sum(max(1, math.ceil(f / seq_len)) for f in split_index["frames_per_item"])
+    return sum(len(chunk_starts(f, seq_len)) for f in split_index["frames_per_item"])

@@ -313,16 +313,26 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, minutes: float, slack: float = 0.05):
         super().__init__()
-        self.budget = minutes * 60 * (1 + slack)
+        self.minutes, self.slack = minutes, slack
         self.t0 = time.perf_counter()
 
     def on_train_begin(self, logs=None):
         self.t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.perf_counter() - self.t0
-        if elapsed + elapsed / (epoch + 1) > self.budget:
+        if next_epoch_over_budget(time.perf_counter() - self.t0, epoch + 1, self.minutes,
+                                  self.slack):
             self.model.stop_training = True
+
+
+def next_epoch_over_budget(elapsed: float, epochs_done: int, minutes: float,
+                           slack: float = 0.05) -> bool:
+    """Whether one more epoch, as long as the mean one so far, would end past ``minutes``
+    (plus ``slack``): the rule of :class:`TimeBudget` and of the streamed training loop.
+
+    Notebook: 03_onset_model.ipynb
+    """
+    return elapsed + elapsed / epochs_done > minutes * 60 * (1 + slack)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -174,7 +174,8 @@ def _cmd_train(a) -> None:
     cfg = get_config(a.config, data=a.data, arch=a.arch, epochs=a.epochs,
                      batch_size=a.batch_size, onset_lr=a.onset_lr, length_lr=a.length_lr,
                      onset_pos_weight=a.onset_pos_weight, length_pos_weight=a.length_pos_weight,
-                     units=a.units, max_minutes=a.max_minutes, seed=a.seed,
+                     onset_partial_weight=a.onset_partial_weight, units=a.units,
+                     max_minutes=a.max_minutes, seed=a.seed,
                      init_from=a.init_from, targets=a.target, velocity_lr=a.velocity_lr,
                      pedal_lr=a.pedal_lr, shards=a.shards, strategy=a.strategy,
                      steps_per_epoch=a.steps_per_epoch, shuffle_buffer=a.shuffle_buffer,
@@ -211,7 +212,8 @@ def _cmd_train(a) -> None:
                                seed=cfg.seed, force=a.force,
                                targets=cfg.targets, init_from=cfg.init_from,
                                config=cfg.to_dict(), velocity_lr=cfg.velocity_lr,
-                               pedal_lr=cfg.pedal_lr, length_labels=cfg.length_labels)
+                               pedal_lr=cfg.pedal_lr, length_labels=cfg.length_labels,
+                               onset_partial_weight=cfg.onset_partial_weight)
     from pathlib import Path
 
     from .export import TARGETS, export_onnx
@@ -370,7 +372,8 @@ def _register_models(sub) -> None:
     t.add_argument("--data", action="append", default=None,
                    help="dataset folder (default: the config's); may repeat to pool several")
     t.add_argument("--out", default=None, help="output folder (default data/runs/<config>)")
-    t.add_argument("--arch", default=None, choices=["cnn", "rnn", "lstm", "bilstm", "crnn"])
+    t.add_argument("--arch", default=None,
+                   choices=["cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn"])
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=None,
                    help="chunks per batch; with --shards, per replica (the global batch is "
@@ -379,6 +382,9 @@ def _register_models(sub) -> None:
     t.add_argument("--length-lr", type=float, default=None)
     t.add_argument("--onset-pos-weight", type=float, default=None)
     t.add_argument("--length-pos-weight", type=float, default=None)
+    t.add_argument("--onset-partial-weight", type=float, default=None,
+                   help="loss weight of wrong onsets an octave, a twelfth or two octaves above "
+                        "a true onset (hard negatives; 1 = none)")
     t.add_argument("--units", type=int, default=None)
     t.add_argument("--max-minutes", type=float, default=None,
                    help="time budget for both models together (epochs are cut to fit)")

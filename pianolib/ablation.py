@@ -28,6 +28,12 @@ ARMS = {
     "c+d": ("data/runs/salamander-room",
             "b + performances re-rendered 40 % on the Salamander grand, "
             "pyroomacoustics/pedalboard rooms and microphones"),
+    "shipped": ("data/models", "b's onset model with the key-release Length model "
+                "(the shipped models before arms e and f)"),
+    "e": ("data/runs/partials", "b's data and 25 minutes, onset loss with hard negatives at "
+          "the octave, twelfth and double octave (x4); shipped Length model"),
+    "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); shipped Length "
+          "model"),
 }
 #: Set name -> (folder, split).
 SETS = {

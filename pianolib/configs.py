@@ -37,6 +37,9 @@ class TrainConfig:
         seq_len: Frames per chunk.
         onset_lr, length_lr: Adam learning rates.
         onset_pos_weight, length_pos_weight: Weight of positive frames in the loss.
+        onset_partial_weight: Weight of the onset model's hard negatives, the keys an octave,
+            a twelfth and two octaves above a true onset (1: none; see
+            :class:`pianolib.models.WeightedBCE`).
         units: LSTM units.
         patience: Early-stopping patience (epochs).
         max_minutes: Time budget of both models together (None: no budget).
@@ -67,6 +70,7 @@ class TrainConfig:
     length_lr: float = 2e-3
     onset_pos_weight: float = 1.0
     length_pos_weight: float = 1.0
+    onset_partial_weight: float = 1.0
     units: int = 128
     patience: int = 5
     max_minutes: float | None = None
@@ -127,6 +131,16 @@ CONFIG_MAP["maps-synth-continued"] = replace(
     onset_lr=5e-4, length_lr=1e-3, max_minutes=48,
     description="arm b2: arm b (data/runs/maps-synth) trained 48 more minutes on the same data "
                 "from its weights, learning rates halved (its models were still improving)")
+CONFIG_MAP["partials"] = replace(
+    CONFIG_MAP["maps-synth"], name="partials", targets=("onset",), onset_partial_weight=4.0,
+    max_minutes=25, init_from=None,
+    description="arm e: arm b's onset model (same data, the same 25 minutes) with hard "
+                "negatives: a wrong onset an octave, a twelfth or two octaves above a true one "
+                "costs 4 times as much")
+CONFIG_MAP["harmonic"] = replace(
+    CONFIG_MAP["partials"], name="harmonic", arch="hcrnn",
+    description="arm f: arm e's onset model on the harmonic stack of the CQT (hcrnn: the "
+                "sub-octave, the fundamental and partials 2-4 as channels of the front end)")
 CONFIG_MAP["velocity-pedal"] = replace(
     CONFIG_MAP["maps-synth"], name="velocity-pedal", targets=("velocity", "pedal"),
     max_minutes=44,

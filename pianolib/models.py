@@ -15,9 +15,63 @@ quiet_tensorflow()  # before Keras loads TensorFlow: no C++ start-up lines
 import keras
 from keras import layers
 
-from .config import N_BINS, N_KEYS
+from .config import BINS_PER_OCTAVE, N_BINS, N_KEYS
 
-ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn")
+ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn")
+
+#: Harmonics stacked by the ``hcrnn`` front end (Basic Pitch's harmonic CQT: the sub-octave,
+#: the fundamental and partials 2-4), and the CQT bins each one lies above the fundamental.
+HARMONICS = (0.5, 1, 2, 3, 4)
+#: Key offsets of a note's partials where an extra onset is an invented note (octave, twelfth,
+#: double octave): the "hard negatives" of :class:`WeightedBCE` (``partial_weight``).
+PARTIALS = (12, 19, 24)
+
+
+def harmonic_shifts(harmonics=HARMONICS) -> tuple[int, ...]:
+    """CQT bins between a fundamental and each harmonic: ``round(36 * log2(h))``.
+
+    Notebook: 06_evaluation_and_comparison.ipynb
+    """
+    import math
+
+    return tuple(int(round(BINS_PER_OCTAVE * math.log2(h))) for h in harmonics)
+
+
+@keras.saving.register_keras_serializable(package="pianolib")
+class HarmonicStack(layers.Layer):
+    """``(batch, frames, 264)`` -> ``(batch, frames, 264, H)``: channel h is the CQT moved down
+    by harmonic h's distance, so bin b of every channel holds the partials of the note at b.
+
+    A convolution over this stack sees a note's fundamental and its partials at once, at the
+    same position: it can tell a true C5 from the octave partial of a C4 that is sounding, the
+    mistake that makes most of our invented notes (Bittner et al. 2022, Basic Pitch). Bins
+    moved in from beyond the CQT's range are 0, the floor of :func:`pianolib.features.log_cqt`.
+    Written as a pad and a slice per harmonic (not a library layer: Keras has none), which
+    ONNX export turns into plain Pad/Slice nodes.
+    """
+
+    def __init__(self, shifts=None, **kwargs):
+        super().__init__(**kwargs)
+        self.shifts = tuple(int(s) for s in (shifts or harmonic_shifts()))
+
+    def call(self, x):
+        from keras import ops
+
+        n = N_BINS
+        channels = []
+        for s in self.shifts:
+            if s >= 0:
+                c = ops.pad(x[..., s:], [[0, 0], [0, 0], [0, s]])
+            else:
+                c = ops.pad(x[..., : n + s], [[0, 0], [0, 0], [-s, 0]])
+            channels.append(c)
+        return ops.stack(channels, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, len(self.shifts))
+
+    def get_config(self):
+        return {**super().get_config(), "shifts": list(self.shifts)}
 
 
 def _inputs(stateful: bool, batch_size: int | None, seq_len: int | None):
@@ -76,15 +130,20 @@ def inference_function(model: keras.Model):
     return fn
 
 
-def _conv_front(x, filters: int = 16, time_context: int = 3):
+def _conv_front(x, filters: int = 16, time_context: int = 3, harmonic: bool = False):
     """Convolutions over (time, frequency), then pooling to one vector of 88 x c per frame.
 
     The same small kernels slide over all 264 bins, so the local shape of a spectral peak and
     of its attack is learnt once for the whole keyboard (stacked, the kernels see 7 bins, about
     two semitones: harmonics an octave or more apart are combined by the dense layer after the
     pooling, whose weights are not shared); pooling by 3 brings the 3 bins per key to one.
+    ``harmonic``: the kernels read the :class:`HarmonicStack` (5 channels) instead of the
+    plain CQT (1 channel), so they see a note's partials too.
     """
-    x = layers.Reshape((-1, N_BINS, 1))(x)
+    if harmonic:
+        x = HarmonicStack(name="harmonic_stack")(x)
+    else:
+        x = layers.Reshape((-1, N_BINS, 1))(x)
     x = layers.Conv2D(filters, (time_context, 5), padding="same", activation="relu")(x)
     x = layers.BatchNormalization()(x)
     x = layers.Conv2D(filters, (time_context, 3), padding="same", activation="relu")(x)
@@ -110,7 +169,8 @@ def build_model(
     Args:
         kind: ``cnn`` (convolutions, a small time context, no recurrence), ``rnn`` (a plain
             ``SimpleRNN``), ``lstm`` (one-directional LSTM), ``bilstm`` (the series'
-            ``Bidirectional(LSTM(128))``) or ``crnn`` (a convolutional front end + BiLSTM).
+            ``Bidirectional(LSTM(128))``), ``crnn`` (a convolutional front end + BiLSTM) or
+            ``hcrnn`` (the crnn on the harmonic stack of the CQT, :class:`HarmonicStack`).
         units: Recurrent units (per direction).
         stateful: Keep the recurrent state from one batch to the next (streaming training,
             ``rnn`` and ``lstm`` only); needs ``batch_size`` and ``seq_len``.
@@ -137,8 +197,8 @@ def build_model(
         x = layers.LSTM(units, return_sequences=True, stateful=stateful)(inp)
     elif kind == "bilstm":
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(inp)
-    else:  # crnn
-        x = _conv_front(inp, filters=8, time_context=3)
+    else:  # crnn, hcrnn
+        x = _conv_front(inp, filters=8, time_context=3, harmonic=kind == "hcrnn")
         x = layers.Dense(256, activation="relu")(x)
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(x)
     model = keras.Model(inp, _head(x, "keys", outputs), name=name or kind)
@@ -156,12 +216,20 @@ class WeightedBCE(keras.losses.Loss):
     weighting the positives counters that (at the optimum it multiplies the odds the model
     reports by ``pos_weight``).
 
-    Notebook: 03_onset_model.ipynb
+    ``partial_weight`` (> 1) makes *hard negatives* of the keys an octave, a twelfth and two
+    octaves above a true onset (:data:`PARTIALS`) in the same frame: a wrong "yes" there costs
+    ``partial_weight`` times as much. Those are where a note's partials are loudest and where
+    most of our invented notes sit (``data/bench/extra-notes.md``). A key that is itself a true
+    onset stays a positive.
+
+    Notebooks: 03_onset_model.ipynb, 06_evaluation_and_comparison.ipynb
     """
 
-    def __init__(self, pos_weight: float = 1.0, name: str = "weighted_bce", **kwargs):
+    def __init__(self, pos_weight: float = 1.0, partial_weight: float = 1.0,
+                 name: str = "weighted_bce", **kwargs):
         super().__init__(name=name, **kwargs)
         self.pos_weight = float(pos_weight)
+        self.partial_weight = float(partial_weight)
 
     def call(self, y_true, y_pred):
         from keras import ops
@@ -169,11 +237,31 @@ class WeightedBCE(keras.losses.Loss):
         eps = keras.config.epsilon()
         y_pred = ops.clip(y_pred, eps, 1 - eps)
         y_true = ops.cast(y_true, y_pred.dtype)
-        loss = -(self.pos_weight * y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
+        neg = 1 - y_true
+        if self.partial_weight != 1.0:
+            neg = neg * (1 + (self.partial_weight - 1) * partial_mask(y_true))
+        loss = -(self.pos_weight * y_true * ops.log(y_pred) + neg * ops.log(1 - y_pred))
         return ops.mean(loss, axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "pos_weight": self.pos_weight}
+        return {**super().get_config(), "pos_weight": self.pos_weight,
+                "partial_weight": self.partial_weight}
+
+
+def partial_mask(y_true, partials=PARTIALS):
+    """1 where a key is a partial (:data:`PARTIALS` keys above) of a true onset, else 0.
+
+    Works on ``(..., 88)`` rolls, numpy or tensors: the roll moved up the keyboard by each
+    offset (keys moved past the top drop out), the largest taken.
+
+    Notebook: 06_evaluation_and_comparison.ipynb
+    """
+    from keras import ops
+
+    y = ops.convert_to_tensor(y_true)
+    rank = len(y.shape)
+    moved = [ops.pad(y[..., : N_KEYS - k], [[0, 0]] * (rank - 1) + [[k, 0]]) for k in partials]
+    return ops.max(ops.stack(moved, axis=0), axis=0)
 
 
 @keras.saving.register_keras_serializable(package="pianolib")

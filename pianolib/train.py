@@ -214,13 +214,15 @@ def train_transcriber(
     velocity_lr: float = TARGETS["velocity"]["lr"],
     pedal_lr: float = TARGETS["pedal"]["lr"],
     length_labels: str = "sounding",
+    onset_partial_weight: float = 1.0,
 ) -> dict:
     """Train the Onset, Length (and Velocity, Pedal) models on built datasets; write a report.
 
     Writes ``<out>/<target>.keras`` for each of ``targets``, their CSV logs and
     ``<out>/train.json`` (settings, epochs, minutes, best validation losses).
     ``length_labels="key"`` trains the Length model on key releases (see
-    :func:`load_split_arrays`); ``targets``
+    :func:`load_split_arrays`); ``onset_partial_weight`` makes hard negatives of the onset
+    model's partial positions (:class:`pianolib.models.WeightedBCE`); ``targets``
     trains only some of them (e.g. ``("velocity", "pedal")`` beside existing onset and length
     models); ``init_from`` starts from the weights of the models in that folder.
 
@@ -279,17 +281,23 @@ def train_transcriber(
 
                 model.set_weights(load_model(Path(init_from) / f"{target}.keras").get_weights())
         share = max_minutes / len(targets) if max_minutes else None
+        loss = None
+        if target == "velocity":
+            loss = OnsetMSE()
+        elif target == "onset" and onset_partial_weight != 1.0:
+            loss = WeightedBCE(pw, partial_weight=onset_partial_weight)
         t0 = time.perf_counter()
         hist = train_model(model, x_tr, y_tr, x_va, y_va, out / f"{target}.keras", lr=lr,
                            pos_weight=pw, epochs=epochs,
                            batch_size=max(1, batch_size // TARGETS[target].get("chunks", 1)),
                            patience=patience, verbose=verbose, strategy=strategy,
-                           minutes=share, loss=OnsetMSE() if target == "velocity" else None)
+                           minutes=share, loss=loss)
         previous = report["models"].get(target, {}) if init_from else {}
         report["models"][target] = {
             "continued_from": str(init_from) if init_from else None,
             "previous_epochs": previous.get("epochs_run", 0) + previous.get("previous_epochs", 0),
             "lr": lr, "pos_weight": pw, "epochs_run": len(hist.history["loss"]),
+            **({"partial_weight": onset_partial_weight} if target == "onset" else {}),
             "best_val_loss": float(np.min(hist.history["val_loss"])),
             "minutes": round((time.perf_counter() - t0) / 60, 2),
             "params": model.count_params(),

@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from pianolib import configs
+from pianolib.models import ARCHITECTURES
 
 PKG = pathlib.Path(__file__).resolve().parent.parent / "pianolib"
 #: Values that must come from pianolib.config (SR, HOP_LENGTH, N_BINS, MIN_MIDI, MAX_MIDI).
@@ -28,7 +29,7 @@ def test_every_config_is_complete_and_named_by_its_key():
     for name, cfg in configs.CONFIG_MAP.items():
         assert cfg.name == name
         d = cfg.to_dict()
-        assert (d["data"] or d["shards"]) and d["arch"] in ("cnn", "rnn", "lstm", "bilstm", "crnn")
+        assert (d["data"] or d["shards"]) and d["arch"] in ARCHITECTURES
     assert "shipped" in configs.CONFIG_MAP
 
 

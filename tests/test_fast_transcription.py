@@ -64,6 +64,17 @@ def test_export_of_a_new_model_keeps_both_lstm_directions(tmp_path):
         export_onnx(tmp_path)
 
 
+def test_export_of_a_harmonic_stack_model_agrees_with_keras(tmp_path):
+    """The hcrnn's HarmonicStack (pads and slices) exports to ONNX and gives Keras' outputs."""
+    from pianolib.export import export_onnx, max_difference
+    from pianolib.models import build_model
+
+    build_model("hcrnn", units=16, name="onset").save(tmp_path / "onset.keras")
+    build_model("crnn", units=16, name="length").save(tmp_path / "length.keras")
+    export_onnx(tmp_path)
+    assert max_difference(tmp_path, lengths=(1, 250)) <= 1e-4
+
+
 def test_cli_export_writes_checks_and_never_overwrites(tmp_path):
     for f in ("onset.keras", "length.keras"):
         shutil.copy(DEFAULT_MODELS / f, tmp_path / f)

@@ -162,3 +162,44 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun():
     _time.sleep(0.15)
     cb.on_epoch_end(2)          # 0.45 s done, the next would end at ~0.6 s: stop
     assert cb.model.stop_training
+
+
+def test_harmonic_stack_puts_each_partial_under_its_fundamental():
+    """Bin b of channel h holds bin b + shift(h): a note's partials line up with it."""
+    from pianolib.models import HarmonicStack, harmonic_shifts
+
+    assert harmonic_shifts() == (-36, 0, 36, 57, 72)  # 36 bins per octave; 3rd: 36 log2 3
+    x = np.zeros((1, 2, 264), "float32")
+    f0 = 3 * 20 + 1  # centre bin of key 20 (F2)
+    for shift in (0, 36, 57, 72):  # a note: fundamental and partials 2-4
+        x[0, :, f0 + shift] = 1.0
+    stack = np.asarray(HarmonicStack()(x))
+    assert stack.shape == (1, 2, 264, 5)
+    np.testing.assert_array_equal(stack[0, 0, f0, 1:], 1.0)  # all at the fundamental's bin
+    assert stack[0, 0, f0, 0] == 0.0  # nothing an octave below it
+    assert stack[0, 0, f0 + 36, 0] == 1.0  # the sub-octave channel of its octave partial
+    # bins moved in from beyond the range are the floor, 0
+    ramp = np.tile(np.arange(1, 265, dtype="float32"), (1, 1, 1))
+    s = np.asarray(HarmonicStack()(ramp))
+    assert s[0, 0, -72:, 4].max() == 0 and s[0, 0, :36, 0].max() == 0
+    np.testing.assert_array_equal(s[0, 0, :-72, 4], ramp[0, 0, 72:])
+
+
+def test_partial_weight_makes_octave_twelfth_and_double_octave_hard_negatives():
+    from pianolib.models import WeightedBCE, partial_mask
+
+    y = np.zeros((1, 3, 88), "float32")
+    y[0, 1, 40] = 1.0
+    y[0, 1, 52] = 1.0  # a true onset an octave above stays a positive
+    mask = np.asarray(partial_mask(y))
+    # 40 + 12, 19, 24 and 52 + 12, 19, 24 (64 is both)
+    assert set(zip(*np.nonzero(mask[0]))) == {(1, 52), (1, 59), (1, 64), (1, 71), (1, 76)}
+    assert mask[0, 0].sum() == 0 and mask[0, 1, 40] == 0
+    p = np.full_like(y, 0.3)
+    plain = np.asarray(WeightedBCE(5.0)(y, p))
+    hard = WeightedBCE(5.0, partial_weight=4.0)
+    # 4 hard negatives of frame 1 (59, 64, 71, 76; 52 is a positive) cost 3 times more each
+    one = -np.log(0.7) / 88 / 3  # one negative's share of the mean over keys and frames
+    np.testing.assert_allclose(float(hard(y, p)) - float(plain), 4 * 3 * one, rtol=1e-5)
+    back = WeightedBCE.from_config(hard.get_config())
+    assert back.partial_weight == 4.0 and back.pos_weight == 5.0

@@ -41,6 +41,52 @@ def _next_below(length_prob: np.ndarray, threshold: float, frames: np.ndarray,
     return out
 
 
+#: Key offsets of a note's loudest partials (octave, twelfth, double octave), as in
+#: :data:`pianolib.models.PARTIALS` (not imported from there: decoding must not load Keras).
+PARTIAL_KEYS = (12, 19, 24)
+#: Frames either side within which a lower peak counts as the same attack (20 ms).
+PARTIAL_FRAMES = 2
+
+
+def partial_ghosts(f: np.ndarray, k: np.ndarray, p: np.ndarray, partial_onset: float,
+                   n_keys: int = 88) -> np.ndarray:
+    """Which onset peaks look like a partial of a stronger note: True = drop.
+
+    A peak at key ``k`` is dropped when a *stronger* peak lies an octave, a twelfth or two
+    octaves below it (:data:`PARTIAL_KEYS`) within :data:`PARTIAL_FRAMES` frames and the peak
+    itself stays below ``partial_onset``: a played octave needs a clear onset of its own. Our
+    own rule, not a library's: it is the decoder side of the hard negatives of
+    :class:`pianolib.models.WeightedBCE` (``data/bench/extra-notes.md``: the octave is where
+    we invent most notes). Vectorised over peaks: a sorted code ``frame * 88 + key`` per peak,
+    looked up for each offset and frame shift (15 look-ups, no loop over peaks).
+
+    Notebook: 05_midi_merge.ipynb
+
+    Args:
+        f, k, p: Frames, keys and probabilities of the onset peaks.
+        partial_onset: Probability a peak over a stronger partial-parent needs (0: keep all).
+        n_keys: Keys per frame.
+
+    Returns:
+        Boolean array, one per peak.
+    """
+    drop = np.zeros(len(f), bool)
+    if partial_onset <= 0 or len(f) < 2:
+        return drop
+    code = f.astype(np.int64) * n_keys + k
+    order = np.argsort(code)
+    code_sorted, p_sorted = code[order], p[order]
+    weak = p < partial_onset
+    for step in PARTIAL_KEYS:
+        for dt in range(-PARTIAL_FRAMES, PARTIAL_FRAMES + 1):
+            ok = weak & (k >= step) & ~drop
+            q = (f[ok].astype(np.int64) + dt) * n_keys + k[ok] - step
+            pos = np.minimum(np.searchsorted(code_sorted, q), len(code_sorted) - 1)
+            found = (code_sorted[pos] == q) & (p_sorted[pos] > p[ok])
+            drop[np.flatnonzero(ok)[found]] = True
+    return drop
+
+
 def velocity_at(velocity_prob: np.ndarray, frames: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """MIDI velocities (1-127) of notes starting at ``frames`` on ``keys``.
 
@@ -148,6 +194,7 @@ def decode_notes(
     onset_prob: np.ndarray, length_prob: np.ndarray, onset_threshold: float = 0.5,
     length_threshold: float = 0.3, min_frames: int = 3, fps: float = FPS,
     reonset: bool = False, clear_onset: float = 0.9, velocity_prob: np.ndarray | None = None,
+    partial_onset: float = 0.0,
 ) -> np.ndarray:
     """Our decoder: peak-picked onsets, repeated notes split, minimum length, velocity.
 
@@ -173,6 +220,8 @@ def decode_notes(
         clear_onset: Onset probability that restarts a sounding key without a dip.
         velocity_prob: ``(frames, 88)`` output of the Velocity model (notebook 07); without
             it, velocities come from the onset strength.
+        partial_onset: A peak over a stronger one an octave, twelfth or double octave below
+            needs this probability (:func:`partial_ghosts`; 0: the rule is off).
 
     Returns:
         Note list ``(n, 4)``.
@@ -191,6 +240,9 @@ def decode_notes(
     f, k = np.nonzero(peak)
     if len(f) == 0:
         return empty_notes()
+    if partial_onset > 0:
+        ghost = partial_ghosts(f, k, onset_prob[f, k], partial_onset, onset_prob.shape[1])
+        f, k = f[~ghost], k[~ghost]
     order = np.lexsort((f, k))
     f, k = f[order], k[order]
     if reonset and len(f) > 1:

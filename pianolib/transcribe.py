@@ -103,7 +103,7 @@ WINDOWS_PER_CALL = 4
 #: Decoder settings used when neither the caller nor ``decoder.json`` gives one.
 DECODER_DEFAULTS = {"onset_threshold": 0.5, "length_threshold": 0.3, "min_frames": 3,
                     "decoder": "ours", "reonset": False, "length_labels": "sounding",
-                    "pedal_threshold": 0.5, "note_ends": "sounding"}
+                    "pedal_threshold": 0.5, "note_ends": "sounding", "partial_onset": 0.0}
 
 
 def read_decoder_json(path: Path) -> dict:
@@ -125,6 +125,12 @@ def read_decoder_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise PianolibError(f"{path}: expected a JSON object of decoder settings")
     out = {}
+    if "partial_onset" in data:
+        v = data["partial_onset"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise PianolibError(f"{path}: partial_onset must be a number from 0 to below 1, "
+                                f"got {v!r}")
+        out["partial_onset"] = float(v)
     for k in ("onset_threshold", "length_threshold", "pedal_threshold"):
         if k in data:
             v = data[k]
@@ -190,6 +196,8 @@ class Transcriber:
             (as a Disklavier or MAESTRO's MIDI writes them; a player sustains them). The
             shipped models use ``"key"``: measured better (README, "Velocity, pedal and
             note ends").
+        partial_onset: Onset probability a peak needs over a stronger peak an octave, a
+            twelfth or two octaves below (:func:`pianolib.decode.partial_ghosts`; 0: off).
 
     Settings given explicitly win; the others come from ``decoder.json`` in ``model_dir``
     (tuned on the validation split), then from :data:`DECODER_DEFAULTS`.
@@ -211,6 +219,7 @@ class Transcriber:
     pedal_threshold: float | None = None
     length_labels: str | None = None
     note_ends: str | None = None
+    partial_onset: float | None = None
 
     def __post_init__(self):
         import sys
@@ -396,7 +405,7 @@ class Transcriber:
                                  self.length_threshold, velocity_prob=velocity_prob)
         return decode_notes(onset_prob, length_prob, self.onset_threshold,
                             self.length_threshold, self.min_frames, reonset=self.reonset,
-                            velocity_prob=velocity_prob)
+                            velocity_prob=velocity_prob, partial_onset=self.partial_onset)
 
     def decode_all(self, probs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """``(notes, pedal)`` from :meth:`predict`'s outputs; ``pedal`` is None without a

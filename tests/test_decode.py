@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pianolib.decode import decode_notes, decode_series
+from pianolib.decode import decode_notes, decode_series, partial_ghosts
 
 
 def roll(frames=100):
@@ -83,3 +83,31 @@ def test_reonset_rule_drops_a_double_onset_but_keeps_a_real_repeat():
     assert [count(rule, k) for k in (40, 50, 60)] == [1, 2, 2]
     long_note = rule[rule[:, 2] == 61][0]
     assert long_note[1] - long_note[0] == pytest.approx(0.45)  # the merged note lasts
+
+
+def test_partial_rule_drops_a_weak_octave_ghost_but_keeps_a_clear_octave():
+    on, ln = roll(), roll()
+    c4 = 60 - 21
+    on[20, c4] = 0.95  # a struck C4 ...
+    on[21, c4 + 12] = 0.6  # ... and a weak peak on its octave partial, one frame later
+    on[20, c4 + 19] = 0.97  # a twelfth stronger than C4: not a partial of it
+    on[60, c4] = 0.9
+    on[60, c4 + 12] = 0.85  # a played octave with a clear onset of its own
+    on[80, c4 + 24] = 0.6  # a weak note with nothing below it
+    ln[:, :] = 0.9
+    pitches = lambda notes: sorted(notes[:, 2].astype(int).tolist())  # noqa: E731
+    assert pitches(decode_notes(on, ln, partial_onset=0.8)) == [60, 60, 72, 79, 84]
+    assert pitches(decode_notes(on, ln)) == [60, 60, 72, 72, 79, 84]  # off by default
+    # the weak octave 3 frames away is another attack: kept
+    on2 = on.copy()
+    on2[21, c4 + 12], on2[23, c4 + 12] = 0.0, 0.6
+    assert pitches(decode_notes(on2, ln, partial_onset=0.8)) == [60, 60, 72, 72, 79, 84]
+
+
+def test_partial_ghosts_looks_at_octave_twelfth_and_double_octave_only():
+    for step, dropped in [(12, True), (19, True), (24, True), (7, False), (11, False)]:
+        f, k = np.array([10, 11]), np.array([30, 30 + step])
+        p = np.array([0.9, 0.5])
+        assert partial_ghosts(f, k, p, 0.8).tolist() == [False, dropped]
+        assert not partial_ghosts(f, k, p, 0.0).any()
+        assert not partial_ghosts(f, k, np.array([0.5, 0.9]), 0.8).any()  # stronger above

@@ -173,7 +173,7 @@ def test_decoder_json_is_checked_and_explicit_settings_win(tmp_path, transcriber
     assert (tr.onset_threshold, tr.min_frames, tr.length_threshold) == (0.4, 2, 0.3)
     for bad, msg in [('{"onset_threshold": 1.5}', "between 0 and 1"),
                      ('{"min_frames": "3"}', "whole number"), ('{"decoder": "x"}', "decoder"),
-                     ("not json", "not valid JSON")]:
+                     ('{"partial_onset": 1}', "partial_onset"), ("not json", "not valid JSON")]:
         (tmp_path / "decoder.json").write_text(bad)
         with pytest.raises(PianolibError, match=msg):
             Transcriber(tmp_path, onset_model=transcriber.onset_model,

@@ -30,7 +30,9 @@ ARMS = {
             "pyroomacoustics/pedalboard rooms and microphones"),
     "shipped": ("data/models", "b's onset model with the key-release Length model "
                 "(the shipped models before arms e and f)"),
-    "e": ("data/runs/partials", "b's data and 25 minutes, onset loss with hard negatives at "
+    "b-replay": ("data/runs/b-replay", "b's onset recipe replayed today for 4 epochs (b's "
+                 "count) on the rebuilt data: the control of e and f; shipped Length model"),
+    "e": ("data/runs/partials", "b's data and 4 epochs, onset loss with hard negatives at "
           "the octave, twelfth and double octave (x4); shipped Length model"),
     "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); shipped Length "
           "model"),

@@ -133,8 +133,8 @@ CONFIG_MAP["maps-synth-continued"] = replace(
                 "from its weights, learning rates halved (its models were still improving)")
 CONFIG_MAP["partials"] = replace(
     CONFIG_MAP["maps-synth"], name="partials", targets=("onset",), onset_partial_weight=4.0,
-    max_minutes=25, init_from=None,
-    description="arm e: arm b's onset model (same data, the same 25 minutes) with hard "
+    epochs=4, max_minutes=25, init_from=None,
+    description="arm e: arm b's onset model (same data, the same 4 epochs) with hard "
                 "negatives: a wrong onset an octave, a twelfth or two octaves above a true one "
                 "costs 4 times as much")
 CONFIG_MAP["harmonic"] = replace(
@@ -168,6 +168,12 @@ CONFIG_MAP["maestro"] = TrainConfig(
 #: (arm b; arm c+d scored lower on maps-dev and on the held-out piano, see the README).
 CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped")
 
+CONFIG_MAP["ends-velocity-pedal"] = replace(
+    CONFIG_MAP["maps-synth"], name="ends-velocity-pedal", targets=("length", "velocity", "pedal"),
+    length_labels="key", max_minutes=45,
+    description="the Length model of key releases, the Velocity and the Pedal models in one run, "
+                "15 minutes each (recipes key-length and velocity-pedal together), beside an "
+                "onset model")
 
 def get_config(name: str, **overrides) -> TrainConfig:
     """The recipe ``name`` with some values replaced (None values are ignored).

@@ -30,6 +30,8 @@ ARMS = {
             "pyroomacoustics/pedalboard rooms and microphones"),
     "shipped": ("data/models", "b's onset model with the key-release Length model "
                 "(the shipped models before arms e and f)"),
+    "shipped+rule": ("data/runs/shipped-partial", "the shipped models, decoder re-tuned on "
+                     "validation with the partial rule (decode.partial_ghosts)"),
     "b-replay": ("data/runs/b-replay", "b's onset recipe replayed today for 4 epochs (b's "
                  "count) on the rebuilt data: the control of e and f; shipped Length model"),
     "e": ("data/runs/partials", "b's data and 4 epochs, onset loss with hard negatives at "

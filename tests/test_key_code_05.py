@@ -48,29 +48,50 @@ def test_loop_decode_series_equals_the_library(key_code, sample_probs, onset_thr
 
 @pytest.mark.parametrize("min_frames", [1, 3, 5])
 @pytest.mark.parametrize("reonset", [False, True])
-def test_loop_decode_notes_equals_the_library(key_code, sample_probs, min_frames, reonset):
+@pytest.mark.parametrize("partial_onset", [0.0, 0.8])
+def test_loop_decode_notes_equals_the_library(key_code, sample_probs, min_frames, reonset,
+                                              partial_onset):
     for name, po, pl in sample_probs:
         for onset_threshold in (0.3, 0.6):
             kw = dict(onset_threshold=onset_threshold, length_threshold=0.3,
-                      min_frames=min_frames, reonset=reonset, clear_onset=0.95)
+                      min_frames=min_frames, reonset=reonset, clear_onset=0.95,
+                      partial_onset=partial_onset)
             mine = key_code["decode_notes"](po, pl, **kw)
             library = decode.decode_notes(po, pl, **kw)
             assert len(library) > 50, name
             assert np.array_equal(mine, library), (name, kw)
 
 
+def test_loop_partial_ghosts_equals_the_library(key_code, sample_probs):
+    """The notebook's rule drops the same peaks as pianolib.decode.partial_ghosts, and some."""
+    assert key_code["PARTIAL_KEYS"] == decode.PARTIAL_KEYS
+    assert key_code["PARTIAL_FRAMES"] == decode.PARTIAL_FRAMES
+    for name, po, _ in sample_probs:
+        peak = po >= 0.3
+        peak[1:] &= po[1:] > po[:-1]
+        peak[:-1] &= po[:-1] >= po[1:]
+        f, k = np.nonzero(peak)
+        for partial_onset in (0.0, 0.7, 0.9):
+            mine = key_code["partial_ghosts"](f.tolist(), k.tolist(), po[f, k].tolist(),
+                                              partial_onset)
+            library = decode.partial_ghosts(f, k, po[f, k], partial_onset)
+            assert np.array_equal(mine, library), (name, partial_onset)
+            assert (library.sum() > 10) == (partial_onset > 0), (name, partial_onset)
+
+
 def test_loops_equal_the_library_on_random_rolls_with_ties(key_code):
     """Short random rolls, values rounded to 0.1 so that ties and exact thresholds occur."""
     for seed in range(60):
         rng = np.random.default_rng(seed)
-        shape = (int(rng.integers(1, 30)), int(rng.integers(1, 4)))
+        shape = (int(rng.integers(1, 30)), int(rng.integers(1, 30)))  # keys: partials too
         po = np.round(rng.uniform(0, 1, shape), 1)
         pl = np.round(rng.uniform(0, 1, shape), 1)
         assert np.array_equal(key_code["decode_series"](po, pl, 0.5, 0.3),
                               decode.decode_series(po, pl, 0.5, 0.3)), seed
         for min_frames in (0, 2):
-            for reonset in (False, True):
-                kw = dict(min_frames=min_frames, reonset=reonset, clear_onset=0.8)
+            for reonset, partial_onset in ((False, 0.0), (True, 0.0), (False, 0.9)):
+                kw = dict(min_frames=min_frames, reonset=reonset, clear_onset=0.8,
+                          partial_onset=partial_onset)
                 assert np.array_equal(key_code["decode_notes"](po, pl, 0.5, 0.3, **kw),
                                       decode.decode_notes(po, pl, 0.5, 0.3, **kw)), seed
 

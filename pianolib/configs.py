@@ -170,10 +170,11 @@ CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped")
 
 CONFIG_MAP["ends-velocity-pedal"] = replace(
     CONFIG_MAP["maps-synth"], name="ends-velocity-pedal", targets=("length", "velocity", "pedal"),
-    length_labels="key", max_minutes=45,
+    length_labels="key", max_minutes=36,
     description="the Length model of key releases, the Velocity and the Pedal models in one run, "
-                "15 minutes each (recipes key-length and velocity-pedal together), beside an "
+                "12 minutes each (recipes key-length and velocity-pedal together), beside an "
                 "onset model")
+
 
 def get_config(name: str, **overrides) -> TrainConfig:
     """The recipe ``name`` with some values replaced (None values are ignored).

@@ -28,16 +28,18 @@ ARMS = {
     "c+d": ("data/runs/salamander-room",
             "b + performances re-rendered 40 % on the Salamander grand, "
             "pyroomacoustics/pedalboard rooms and microphones"),
-    "shipped": ("data/models", "b's onset model with the key-release Length model "
-                "(the shipped models before arms e and f)"),
-    "shipped+rule": ("data/runs/shipped-partial", "the shipped models, decoder re-tuned on "
-                     "validation with the partial rule (decode.partial_ghosts)"),
+    "b+key": ("data/runs/shipped-v2", "b's onset model with the key-release Length model "
+              "(the models shipped before this version)"),
+    "b+key+rule": ("data/runs/shipped-partial", "b+key, decoder re-tuned on validation with "
+                   "the partial rule (decode.partial_ghosts)"),
     "b-replay": ("data/runs/b-replay", "b's onset recipe replayed today for 4 epochs (b's "
-                 "count) on the rebuilt data: the control of e and f; shipped Length model"),
+                 "count) on the rebuilt data: the control of e and f; b+key's Length model"),
     "e": ("data/runs/partials", "b's data and 4 epochs, onset loss with hard negatives at "
-          "the octave, twelfth and double octave (x4); shipped Length model"),
-    "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); shipped Length "
+          "the octave, twelfth and double octave (x4); b+key's Length model"),
+    "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); b+key's Length "
           "model"),
+    "shipped": ("data/models", "b-replay's onset model and the partial rule, with the Length "
+                "(key releases), Velocity and Pedal models of recipe ends-velocity-pedal"),
 }
 #: Set name -> (folder, split).
 SETS = {

@@ -165,8 +165,8 @@ CONFIG_MAP["maestro"] = TrainConfig(
     data_commands=("python -m pianolib shards /path/to/maestro-v3.0.0 --out data/maestro-shards "
                    "--items-per-shard 8 --workers 8  # or --scheduler tcp://HOST:8786",))
 #: The recipe of the shipped onset model (``pianolib/data/models``): arm b's recipe at the 4
-#: epochs its 50-minute budget bought when it was chosen (on this machine a 50-minute budget now
-#: buys 12, and longer training cost precision out of timbre: arm b2). Run today it is arm
+#: epochs its 50-minute budget bought when it was chosen (on this machine 25 minutes now buy 12
+#: epochs, and longer training cost precision out of timbre: arm b2). Run today it is arm
 #: b-replay; ``ends-velocity-pedal`` then adds the other three models (``make shipped``).
 CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped", epochs=4,
                                 targets=("onset",),
@@ -176,8 +176,8 @@ CONFIG_MAP["ends-velocity-pedal"] = replace(
     CONFIG_MAP["maps-synth"], name="ends-velocity-pedal", targets=("length", "velocity", "pedal"),
     length_labels="key", max_minutes=36,
     description="the Length model of key releases, the Velocity and the Pedal models in one run, "
-                "12 minutes each (recipes key-length and velocity-pedal together), beside an "
-                "onset model")
+                "12 minutes each (the models of recipes key-length and velocity-pedal, which "
+                "gave them 25 and 22 minutes), beside an onset model")
 
 
 def get_config(name: str, **overrides) -> TrainConfig:

@@ -54,7 +54,9 @@ def partial_ghosts(f: np.ndarray, k: np.ndarray, p: np.ndarray, partial_onset: f
 
     A peak at key ``k`` is dropped when a *stronger* peak lies an octave, a twelfth or two
     octaves below it (:data:`PARTIAL_KEYS`) within :data:`PARTIAL_FRAMES` frames and the peak
-    itself stays below ``partial_onset``: a played octave needs a clear onset of its own. Our
+    itself stays below ``partial_onset``: a played octave needs a clear onset of its own. The
+    stronger peak may be dropped itself (a partial of a partial is a partial: over a loud C3, a
+    weak G4 and a weaker G5 both go). Our
     own rule, not a library's: it is the decoder side of the hard negatives of
     :class:`pianolib.models.WeightedBCE` (``data/bench/extra-notes.md``: the octave is where
     we invent most notes). Vectorised over peaks: a sorted code ``frame * 88 + key`` per peak,
@@ -79,7 +81,7 @@ def partial_ghosts(f: np.ndarray, k: np.ndarray, p: np.ndarray, partial_onset: f
     weak = p < partial_onset
     for step in PARTIAL_KEYS:
         for dt in range(-PARTIAL_FRAMES, PARTIAL_FRAMES + 1):
-            ok = weak & (k >= step) & ~drop
+            ok = weak & (k >= step) & ~drop  # (peaks already dropped need no second look)
             q = (f[ok].astype(np.int64) + dt) * n_keys + k[ok] - step
             pos = np.minimum(np.searchsorted(code_sorted, q), len(code_sorted) - 1)
             found = (code_sorted[pos] == q) & (p_sorted[pos] > p[ok])

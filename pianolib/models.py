@@ -20,7 +20,7 @@ from .config import BINS_PER_OCTAVE, N_BINS, N_KEYS
 ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn")
 
 #: Harmonics stacked by the ``hcrnn`` front end (Basic Pitch's harmonic CQT: the sub-octave,
-#: the fundamental and partials 2-4), and the CQT bins each one lies above the fundamental.
+#: the fundamental and partials 2-4), as frequency ratios (:func:`harmonic_shifts` gives bins).
 HARMONICS = (0.5, 1, 2, 3, 4)
 #: Key offsets of a note's partials where an extra onset is an invented note (octave, twelfth,
 #: double octave): the "hard negatives" of :class:`WeightedBCE` (``partial_weight``).
@@ -30,7 +30,7 @@ PARTIALS = (12, 19, 24)
 def harmonic_shifts(harmonics=HARMONICS) -> tuple[int, ...]:
     """CQT bins between a fundamental and each harmonic: ``round(36 * log2(h))``.
 
-    Notebook: 06_evaluation_and_comparison.ipynb
+    Not yet taught in a notebook: README, "The real-piano-sound ablation" (arm f).
     """
     import math
 
@@ -52,12 +52,12 @@ class HarmonicStack(layers.Layer):
 
     def __init__(self, shifts=None, **kwargs):
         super().__init__(**kwargs)
-        self.shifts = tuple(int(s) for s in (shifts or harmonic_shifts()))
+        self.shifts = tuple(int(s) for s in (harmonic_shifts() if shifts is None else shifts))
 
     def call(self, x):
         from keras import ops
 
-        n = N_BINS
+        n = x.shape[-1]
         channels = []
         for s in self.shifts:
             if s >= 0:
@@ -254,7 +254,7 @@ def partial_mask(y_true, partials=PARTIALS):
     Works on ``(..., 88)`` rolls, numpy or tensors: the roll moved up the keyboard by each
     offset (keys moved past the top drop out), the largest taken.
 
-    Notebook: 06_evaluation_and_comparison.ipynb
+    Not yet taught in a notebook: README, "The real-piano-sound ablation" (arm e).
     """
     from keras import ops
 

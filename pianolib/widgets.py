@@ -201,7 +201,8 @@ class ListeningWidget:
             self.notes = decode_notes(onset_prob, length_prob, self.onset.value,
                                       self.length.value, self.min_frames.value,
                                       reonset=self.transcriber.reonset,
-                                      velocity_prob=velocity_prob)
+                                      velocity_prob=velocity_prob,
+                                      partial_onset=self.transcriber.partial_onset)
         pedal = (decode_pedal(probs["pedal"], self.transcriber.pedal_threshold)
                  if "pedal" in probs else None)
         if pedal is not None and self.transcriber.sustain_from_pedal:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pianolib import decode
 from pianolib.decode import decode_notes, decode_series, partial_ghosts
 
 
@@ -111,3 +112,13 @@ def test_partial_ghosts_looks_at_octave_twelfth_and_double_octave_only():
         assert partial_ghosts(f, k, p, 0.8).tolist() == [False, dropped]
         assert not partial_ghosts(f, k, p, 0.0).any()
         assert not partial_ghosts(f, k, np.array([0.5, 0.9]), 0.8).any()  # stronger above
+
+
+def test_partial_rule_looks_both_ways_in_time_and_matches_the_training_offsets():
+    from pianolib.models import PARTIALS
+
+    assert decode.PARTIAL_KEYS == PARTIALS  # the decoder's rule and the loss's hard negatives
+    for dt, dropped in [(-2, True), (-1, True), (0, True), (1, True), (2, True), (3, False),
+                        (-3, False)]:
+        f, k = np.array([10, 10 + dt]), np.array([30, 42])  # the stronger one first or after
+        assert partial_ghosts(f, k, np.array([0.9, 0.5]), 0.8).tolist() == [False, dropped]

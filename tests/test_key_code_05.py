@@ -89,7 +89,8 @@ def test_loops_equal_the_library_on_random_rolls_with_ties(key_code):
         assert np.array_equal(key_code["decode_series"](po, pl, 0.5, 0.3),
                               decode.decode_series(po, pl, 0.5, 0.3)), seed
         for min_frames in (0, 2):
-            for reonset, partial_onset in ((False, 0.0), (True, 0.0), (False, 0.9)):
+            for reonset, partial_onset in ((False, 0.0), (True, 0.0), (False, 0.9),
+                                           (True, 0.9)):
                 kw = dict(min_frames=min_frames, reonset=reonset, clear_onset=0.8,
                           partial_onset=partial_onset)
                 assert np.array_equal(key_code["decode_notes"](po, pl, 0.5, 0.3, **kw),

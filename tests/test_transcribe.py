@@ -180,6 +180,27 @@ def test_decoder_json_is_checked_and_explicit_settings_win(tmp_path, transcriber
                         length_model=transcriber.length_model)
 
 
+def test_partial_onset_of_decoder_json_reaches_the_decoder(tmp_path, transcriber):
+    """decoder.json's partial_onset is what Transcriber.decode uses (and it changes notes)."""
+    import shutil
+
+    from pianolib.decode import decode_notes
+
+    for name in ("onset.keras", "length.keras"):
+        shutil.copy(DEFAULT_MODELS / name, tmp_path / name)
+    (tmp_path / "decoder.json").write_text('{"partial_onset": 0.95, "onset_threshold": 0.3}')
+    tr = Transcriber(tmp_path, onset_model=transcriber.onset_model,
+                     length_model=transcriber.length_model)
+    assert tr.partial_onset == 0.95
+    features = np.load(f"{SAMPLE_DIR}/features/m21-joplin-maple_leaf_rag.npz")["features"]
+    po, pl = tr.probabilities(features)
+    with_rule = tr.decode(po, pl)
+    kw = dict(min_frames=tr.min_frames, reonset=tr.reonset)
+    assert np.array_equal(with_rule, decode_notes(po, pl, 0.3, tr.length_threshold,
+                                                  partial_onset=0.95, **kw))
+    assert len(with_rule) < len(decode_notes(po, pl, 0.3, tr.length_threshold, **kw))
+
+
 def test_silence_gives_empty_midi_and_short_file_works(transcriber, tmp_path):
     sf.write(tmp_path / "silence.wav", np.zeros(16000 * 3), 16000)
     assert len(transcribe(tmp_path / "silence.wav", tmp_path / "s.mid",

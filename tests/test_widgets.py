@@ -68,7 +68,7 @@ def test_decoder_toggle_switches_between_the_two_rules_of_decode_py(widget):
     ours, html_ours = widget.notes.copy(), widget.scores_html.value
     assert np.array_equal(ours, expected(decode_notes(
         probs["onset"], probs["length"], 0.6, 0.3, 5, reonset=tr.reonset,
-        velocity_prob=velocity)))
+        velocity_prob=velocity, partial_onset=tr.partial_onset)))
     widget.decoder.value = "series"  # the series' rule with the series' thresholds
     assert (widget.onset.value, widget.length.value) == (0.5, 0.3)
     assert widget.min_frames.disabled

@@ -58,9 +58,10 @@ shipped-data: setup ## the datasets of the shipped recipe (needs ../shared/data:
 		$$(sed 's/^/--exclude /' data/maps_overlap.txt) --room 0.7 --max-seconds 45 \
 		--room-kind synthetic --soundfont FluidR3_GM --soundfont MuseScore_General --soundfont TimGM6mb
 
-shipped: shipped-data ## retrain the shipped models from scratch (configs shipped, 4 epochs, + ends-velocity-pedal, 36 min)
+shipped: shipped-data ## retrain the shipped models from scratch (configs shipped 4 epochs + key-length 25 + velocity-pedal 44 min)
 	$(PYTHON) -m pianolib train --config shipped --out data/runs/shipped
-	$(PYTHON) -m pianolib train --config ends-velocity-pedal --out data/runs/shipped
+	$(PYTHON) -m pianolib train --config key-length --out data/runs/shipped --force
+	$(PYTHON) -m pianolib train --config velocity-pedal --out data/runs/shipped
 
 test: setup ## all tests: unit tests, then every notebook with nbval (quick mode)
 	$(PYTHON) -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/sanitize.cfg -p no:cacheprovider

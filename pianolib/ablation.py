@@ -38,8 +38,6 @@ ARMS = {
           "the octave, twelfth and double octave (x4); b+key's Length model"),
     "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); b+key's Length "
           "model"),
-    "shipped": ("data/models", "b-replay's onset model and the partial rule, with the Length "
-                "(key releases), Velocity and Pedal models of recipe ends-velocity-pedal"),
 }
 #: Set name -> (folder, split).
 SETS = {

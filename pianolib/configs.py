@@ -167,7 +167,7 @@ CONFIG_MAP["maestro"] = TrainConfig(
 #: The recipe of the shipped onset model (``pianolib/data/models``): arm b's recipe at the 4
 #: epochs its 50-minute budget bought when it was chosen (on this machine 25 minutes now buy 12
 #: epochs, and longer training cost precision out of timbre: arm b2). Run today it is arm
-#: b-replay; ``ends-velocity-pedal`` then adds the other three models (``make shipped``).
+#: b-replay; ``key-length`` and ``velocity-pedal`` then add the other three (``make shipped``).
 CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped", epochs=4,
                                 targets=("onset",),
                                 description="the shipped onset model: arm b's recipe, 4 epochs")

@@ -41,8 +41,9 @@ def _next_below(length_prob: np.ndarray, threshold: float, frames: np.ndarray,
     return out
 
 
-#: Key offsets of a note's loudest partials (octave, twelfth, double octave), as in
-#: :data:`pianolib.models.PARTIALS` (not imported from there: decoding must not load Keras).
+#: Key offsets of a note's loudest partials (octave, twelfth, double octave); also the hard
+#: negatives of the onset loss (:data:`pianolib.models.PARTIALS`). Defined here: decoding must
+#: not load Keras, nor :mod:`pianolib.failures` (mir_eval).
 PARTIAL_KEYS = (12, 19, 24)
 #: Frames either side within which a lower peak counts as the same attack (20 ms).
 PARTIAL_FRAMES = 2
@@ -56,11 +57,11 @@ def partial_ghosts(f: np.ndarray, k: np.ndarray, p: np.ndarray, partial_onset: f
     octaves below it (:data:`PARTIAL_KEYS`) within :data:`PARTIAL_FRAMES` frames and the peak
     itself stays below ``partial_onset``: a played octave needs a clear onset of its own. The
     stronger peak may be dropped itself (a partial of a partial is a partial: over a loud C3, a
-    weak G4 and a weaker G5 both go). Our
-    own rule, not a library's: it is the decoder side of the hard negatives of
-    :class:`pianolib.models.WeightedBCE` (``data/bench/extra-notes.md``: the octave is where
-    we invent most notes). Vectorised over peaks: a sorted code ``frame * 88 + key`` per peak,
-    looked up for each offset and frame shift (15 look-ups, no loop over peaks).
+    weak G4 and a weaker G5 both go). Our own rule, not a library's: it is the decoder side of
+    the hard negatives of :class:`pianolib.models.WeightedBCE` (``data/bench/extra-notes.md``:
+    the octave is where we invent most notes). Vectorised over peaks: a sorted code
+    ``frame * 88 + key`` per peak, looked up for each offset and frame shift (15 look-ups, no
+    loop over peaks).
 
     Notebook: 05_midi_merge.ipynb
 

@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from .config import BINS_PER_OCTAVE, N_BINS, N_KEYS
+from .decode import PARTIAL_KEYS
 
 ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn")
 
@@ -23,8 +24,9 @@ ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn")
 #: the fundamental and partials 2-4), as frequency ratios (:func:`harmonic_shifts` gives bins).
 HARMONICS = (0.5, 1, 2, 3, 4)
 #: Key offsets of a note's partials where an extra onset is an invented note (octave, twelfth,
-#: double octave): the "hard negatives" of :class:`WeightedBCE` (``partial_weight``).
-PARTIALS = (12, 19, 24)
+#: double octave): the "hard negatives" of :class:`WeightedBCE` (``partial_weight``), the same
+#: offsets as the decoder's partial rule.
+PARTIALS = PARTIAL_KEYS
 
 
 def harmonic_shifts(harmonics=HARMONICS) -> tuple[int, ...]:
@@ -220,9 +222,10 @@ class WeightedBCE(keras.losses.Loss):
     octaves above a true onset (:data:`PARTIALS`) in the same frame: a wrong "yes" there costs
     ``partial_weight`` times as much. Those are where a note's partials are loudest and where
     most of our invented notes sit (``data/bench/extra-notes.md``). A key that is itself a true
-    onset stays a positive.
+    onset stays a positive (``partial_weight`` is not yet taught in a notebook: README, "The
+    real-piano-sound ablation", arm e).
 
-    Notebooks: 03_onset_model.ipynb, 06_evaluation_and_comparison.ipynb
+    Notebook: 03_onset_model.ipynb
     """
 
     def __init__(self, pos_weight: float = 1.0, partial_weight: float = 1.0,

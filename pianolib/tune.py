@@ -48,20 +48,25 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
             for e in ends]
     grid += [("ours", o, ln, m, e) for o, ln, m, e in itertools.product(
         onset_thresholds, length_thresholds, min_frames, ends)]
+
+    def score_all() -> tuple[float, dict]:
+        """The grid's score of the transcriber's settings, and the mean F1s it is made of."""
+        scores = [evaluate_notes(ref, tr.decode_all(p)[0], len(p["onset"])) for ref, p in cached]
+        means = {"valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
+                 "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
+        return float(np.mean([s["note_f1"] + s["note_offset_f1"] for s in scores])), means
+
     tr.partial_onset = 0.0
     for decoder, o, ln, m, e in grid:
         tr.decoder, tr.onset_threshold, tr.length_threshold, tr.min_frames = decoder, o, ln, m
         tr.note_ends = e
-        scores = [evaluate_notes(ref, tr.decode_all(p)[0], len(p["onset"])) for ref, p in cached]
-        score = float(np.mean([s["note_f1"] + s["note_offset_f1"] for s in scores]))
+        score, means = score_all()
         if score > best_score:
             best_score = score
             best = {"decoder": decoder, "onset_threshold": o, "length_threshold": ln,
                     "min_frames": m, "length_labels": tr.length_labels,
                     "pedal_threshold": tr.pedal_threshold, "note_ends": e,
-                    "partial_onset": 0.0,
-                    "valid_note_f1": float(np.mean([s["note_f1"] for s in scores])),
-                    "valid_note_offset_f1": float(np.mean([s["note_offset_f1"] for s in scores]))}
+                    "partial_onset": 0.0, **means}
     if best["decoder"] == "ours":
         # then the partial rule (pianolib.decode.partial_ghosts) on the best settings: off (0)
         # stays unless a threshold scores better on validation
@@ -70,15 +75,10 @@ def tune_decoder(model_dir: str | Path, data: str | Path | list, split: str = "v
         tr.note_ends = best["note_ends"]
         for po in partial_onsets:
             tr.partial_onset = po
-            scores = [evaluate_notes(ref, tr.decode_all(p)[0], len(p["onset"]))
-                      for ref, p in cached]
-            score = float(np.mean([s["note_f1"] + s["note_offset_f1"] for s in scores]))
+            score, means = score_all()
             if score > best_score:
                 best_score = score
-                best.update(partial_onset=po,
-                            valid_note_f1=float(np.mean([s["note_f1"] for s in scores])),
-                            valid_note_offset_f1=float(np.mean([s["note_offset_f1"]
-                                                                for s in scores])))
+                best.update(partial_onset=po, **means)
     if write:
         from .files import write_json
 

@@ -299,6 +299,36 @@ def test_a_folder_without_velocity_or_pedal_models_still_transcribes(tmp_path, c
     assert "notice" not in capsys.readouterr().err
 
 
+def test_a_pedal_press_under_held_keys_is_nearly_silent_in_our_audio():
+    """Why a 50 ms pedal *press* F1 cannot be learnt from our rendered audio (README).
+
+    Moving the press from 0.5 s to 1.0 s while both keys are held changes the FluidSynth
+    rendering by less than -40 dB (measured -46 to -49 dB on the three GM soundfonts) and the
+    Salamander sampler's not at all: neither models the dampers lifting (sympathetic resonance,
+    pedal noise) that a real piano makes audible. The pedal is heard only when keys go up, where
+    it holds the sound (here more than 15 dB louder than without it).
+    """
+    from pianolib.sampler import salamander_available
+    from pianolib.synth import SALAMANDER, render_notes
+
+    def rms(x):
+        return float(np.sqrt(np.mean(x ** 2)))
+
+    notes = np.array([[0.0, 1.5, 60, 80], [0.2, 1.5, 64, 80], [3.4, 3.5, 30, 1]])
+    held, after = slice(int(0.5 * 16000), int(1.5 * 16000)), slice(int(1.7 * 16000), 40000)
+    early = render_notes(notes, "FluidR3_GM", pedal=np.array([[0.5, 3.0]]), tail=0.5)
+    late = render_notes(notes, "FluidR3_GM", pedal=np.array([[1.0, 3.0]]), tail=0.5)
+    none = render_notes(notes, "FluidR3_GM", tail=0.5)
+    n = min(len(early), len(late), len(none))
+    early, late, none = early[:n], late[:n], none[:n]
+    assert 20 * np.log10(rms(early[held] - late[held]) / rms(early[held])) < -40
+    assert 20 * np.log10(rms(early[after]) / rms(none[after])) > 15
+    if salamander_available():
+        a = render_notes(notes, SALAMANDER, pedal=np.array([[0.5, 3.0]]), tail=0.5)
+        b = render_notes(notes, SALAMANDER, pedal=np.array([[1.0, 3.0]]), tail=0.5)
+        np.testing.assert_array_equal(a, b)
+
+
 def test_pedal_scores_count_presses_within_50_ms():
     from pianolib.noteends import pedal_scores
 

@@ -38,6 +38,8 @@ ARMS = {
           "the octave, twelfth and double octave (x4); b+key's Length model"),
     "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); b+key's Length "
           "model"),
+    "g": ("data/runs/contrast", "the shipped onset recipe on the log-CQT minus its moving mean "
+          "per bin (lcrnn: blind to level and microphone colour); b+key's Length model"),
     "shipped": ("data/runs/shipped", "the recipe `shipped` run 2026-12-01 (= b-replay, weights "
                 "equal): the shipped models, partial rule 0.8 tuned on validation"),
 }

@@ -172,6 +172,13 @@ CONFIG_MAP["shipped"] = replace(CONFIG_MAP["maps-synth"], name="shipped", epochs
                                 targets=("onset",),
                                 description="the shipped onset model: arm b's recipe, 4 epochs")
 
+#: Arm g: the shipped onset recipe on BinContrast's input (level- and colour-blind).
+CONFIG_MAP["contrast"] = replace(
+    CONFIG_MAP["shipped"], name="contrast", arch="lcrnn",
+    description="arm g: the shipped onset recipe (4 epochs) on the log-CQT minus its moving "
+                "mean per bin (lcrnn, models.BinContrast): blind to level and microphone "
+                "colour, as PCEN's gain control")
+
 CONFIG_MAP["ends-velocity-pedal"] = replace(
     CONFIG_MAP["maps-synth"], name="ends-velocity-pedal", targets=("length", "velocity", "pedal"),
     length_labels="key", max_minutes=36,

@@ -18,7 +18,7 @@ from keras import layers
 from .config import BINS_PER_OCTAVE, N_BINS, N_KEYS
 from .decode import PARTIAL_KEYS
 
-ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn")
+ARCHITECTURES = ("cnn", "rnn", "lstm", "bilstm", "crnn", "hcrnn", "lcrnn")
 
 #: Harmonics stacked by the ``hcrnn`` front end (Basic Pitch's harmonic CQT: the sub-octave,
 #: the fundamental and partials 2-4), as frequency ratios (:func:`harmonic_shifts` gives bins).
@@ -74,6 +74,40 @@ class HarmonicStack(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "shifts": list(self.shifts)}
+
+
+@keras.saving.register_keras_serializable(package="pianolib")
+class BinContrast(layers.Layer):
+    """``(batch, frames, 264)`` -> the same: each bin of the log-CQT minus its mean over the
+    ``window`` frames around it (fewer at the edges).
+
+    On the log scale a change of level adds one constant to every bin, and a microphone's or
+    a room's colour (a fixed EQ) one constant per bin: both vanish here, so the model sees only
+    how each bin changes against its own recent past, which is what an onset is. This is the
+    gain control of PCEN (per-channel energy normalisation, Wang et al. 2017) done in the log
+    domain with a centred moving average instead of PCEN's causal smoother, so that it is one
+    layer of the model (an ONNX ``AveragePool``) and needs no state between the blocks that
+    :mod:`pianolib.transcribe` reads; ``librosa.pcen`` works on magnitudes in numpy, outside
+    the model. Within the floor of :func:`pianolib.features.log_cqt` (0 = 80 dB below the
+    reference) a gain is exactly removed; below it, it is not.
+
+    Not yet taught in a notebook: README, "The real-piano-sound ablation" (arm g).
+    """
+
+    def __init__(self, window: int = 51, **kwargs):
+        super().__init__(**kwargs)
+        self.window = int(window)
+
+    def call(self, x):
+        from keras import ops
+
+        return x - ops.average_pool(x, self.window, strides=1, padding="same")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "window": self.window}
 
 
 def _inputs(stateful: bool, batch_size: int | None, seq_len: int | None):
@@ -132,7 +166,8 @@ def inference_function(model: keras.Model):
     return fn
 
 
-def _conv_front(x, filters: int = 16, time_context: int = 3, harmonic: bool = False):
+def _conv_front(x, filters: int = 16, time_context: int = 3, harmonic: bool = False,
+                contrast: bool = False):
     """Convolutions over (time, frequency), then pooling to one vector of 88 x c per frame.
 
     The same small kernels slide over all 264 bins, so the local shape of a spectral peak and
@@ -140,8 +175,11 @@ def _conv_front(x, filters: int = 16, time_context: int = 3, harmonic: bool = Fa
     two semitones: harmonics an octave or more apart are combined by the dense layer after the
     pooling, whose weights are not shared); pooling by 3 brings the 3 bins per key to one.
     ``harmonic``: the kernels read the :class:`HarmonicStack` (5 channels) instead of the
-    plain CQT (1 channel), so they see a note's partials too.
+    plain CQT (1 channel), so they see a note's partials too. ``contrast``: they read
+    :class:`BinContrast`'s output, which no gain or fixed EQ changes.
     """
+    if contrast:
+        x = BinContrast(name="bin_contrast")(x)
     if harmonic:
         x = HarmonicStack(name="harmonic_stack")(x)
     else:
@@ -171,8 +209,9 @@ def build_model(
     Args:
         kind: ``cnn`` (convolutions, a small time context, no recurrence), ``rnn`` (a plain
             ``SimpleRNN``), ``lstm`` (one-directional LSTM), ``bilstm`` (the series'
-            ``Bidirectional(LSTM(128))``), ``crnn`` (a convolutional front end + BiLSTM) or
-            ``hcrnn`` (the crnn on the harmonic stack of the CQT, :class:`HarmonicStack`).
+            ``Bidirectional(LSTM(128))``), ``crnn`` (a convolutional front end + BiLSTM),
+            ``hcrnn`` (the crnn on the harmonic stack of the CQT, :class:`HarmonicStack`) or
+            ``lcrnn`` (the crnn on :class:`BinContrast`: blind to level and microphone colour).
         units: Recurrent units (per direction).
         stateful: Keep the recurrent state from one batch to the next (streaming training,
             ``rnn`` and ``lstm`` only); needs ``batch_size`` and ``seq_len``.
@@ -199,8 +238,9 @@ def build_model(
         x = layers.LSTM(units, return_sequences=True, stateful=stateful)(inp)
     elif kind == "bilstm":
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(inp)
-    else:  # crnn, hcrnn
-        x = _conv_front(inp, filters=8, time_context=3, harmonic=kind == "hcrnn")
+    else:  # crnn, hcrnn, lcrnn
+        x = _conv_front(inp, filters=8, time_context=3, harmonic=kind == "hcrnn",
+                        contrast=kind == "lcrnn")
         x = layers.Dense(256, activation="relu")(x)
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=True))(x)
     model = keras.Model(inp, _head(x, "keys", outputs), name=name or kind)

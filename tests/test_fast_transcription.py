@@ -64,12 +64,14 @@ def test_export_of_a_new_model_keeps_both_lstm_directions(tmp_path):
         export_onnx(tmp_path)
 
 
-def test_export_of_a_harmonic_stack_model_agrees_with_keras(tmp_path):
-    """The hcrnn's HarmonicStack (pads and slices) exports to ONNX and gives Keras' outputs."""
+@pytest.mark.parametrize("arch", ["hcrnn", "lcrnn"])
+def test_export_of_a_harmonic_stack_or_contrast_model_agrees_with_keras(tmp_path, arch):
+    """The hcrnn's HarmonicStack (pads and slices) and the lcrnn's BinContrast (an average
+    pool whose edges average fewer frames) export to ONNX and give Keras' outputs."""
     from pianolib.export import export_onnx, max_difference
     from pianolib.models import build_model
 
-    build_model("hcrnn", units=16, name="onset").save(tmp_path / "onset.keras")
+    build_model(arch, units=16, name="onset").save(tmp_path / "onset.keras")
     build_model("crnn", units=16, name="length").save(tmp_path / "length.keras")
     export_onnx(tmp_path)
     assert max_difference(tmp_path, lengths=(1, 250)) <= 1e-4

@@ -185,6 +185,29 @@ def test_harmonic_stack_puts_each_partial_under_its_fundamental():
     np.testing.assert_array_equal(s[0, 0, :-72, 4], ramp[0, 0, 72:])
 
 
+def test_bin_contrast_removes_a_gain_and_a_fixed_eq_and_keeps_onsets():
+    """BinContrast: each bin minus its moving mean over time; blind to level and colour."""
+    from pianolib.models import BinContrast, build_model
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 0.9, (2, 120, 264)).astype("float32")
+    layer = BinContrast(window=11)
+    out = np.asarray(layer(x))
+    # frame 60 of bin 5: minus the mean of frames 55..65 (the edges average fewer frames)
+    np.testing.assert_allclose(out[0, 60, 5], x[0, 60, 5] - x[0, 55:66, 5].mean(), atol=1e-6)
+    np.testing.assert_allclose(out[1, 0, 7], x[1, 0, 7] - x[1, 0:6, 7].mean(), atol=1e-6)
+    gain_and_eq = 0.1 + np.linspace(-0.1, 0.05, 264, dtype="float32")  # + dB per bin, scaled
+    np.testing.assert_allclose(np.asarray(layer(x + gain_and_eq)), out, atol=1e-5)
+    step = np.zeros((1, 40, 264), "float32")
+    step[0, 20:, 100] = 0.8  # a note starting at frame 20: the contrast peaks there
+    c = np.asarray(layer(step))[0, :, 100]
+    assert c.argmax() == 20 and c[:10].max() == 0 and abs(c[-1]) < 1e-6
+    assert BinContrast.from_config(layer.get_config()).window == 11
+    m = build_model("lcrnn", units=8)
+    assert any(isinstance(lay, BinContrast) for lay in m.layers)
+    assert m(x[:, :50]).shape == (2, 50, 88)
+
+
 def test_partial_weight_makes_octave_twelfth_and_double_octave_hard_negatives():
     from pianolib.models import WeightedBCE, partial_mask
 

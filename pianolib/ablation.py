@@ -36,6 +36,8 @@ ARMS = {
                  "count) on the rebuilt data: the control of e and f; b+key's Length model"),
     "e": ("data/runs/partials", "b's data and 4 epochs, onset loss with hard negatives at "
           "the octave, twelfth and double octave (x4); b+key's Length model"),
+    "e@shipped": ("data/runs/partials-shipped-decoder", "e's models with the shipped decoder "
+                  "settings (onset 0.6, partial rule 0.8) instead of its own (0.5, 0.7)"),
     "f": ("data/runs/harmonic", "e on the harmonic stack of the CQT (hcrnn); b+key's Length "
           "model"),
     "g": ("data/runs/contrast", "the shipped onset recipe on the log-CQT minus its moving mean "

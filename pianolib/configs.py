@@ -165,8 +165,8 @@ CONFIG_MAP["maestro"] = TrainConfig(
     data_commands=("python -m pianolib shards /path/to/maestro-v3.0.0 --out data/maestro-shards "
                    "--items-per-shard 8 --workers 8  # or --scheduler tcp://HOST:8786",))
 #: The recipe of the shipped onset model (``pianolib/data/models``): arm b's recipe at the 4
-#: epochs its 50-minute budget bought when it was chosen (on this machine 25 minutes now buy 12
-#: epochs, and longer training cost precision out of timbre: arm b2). Run on 2026-12-01 it gave
+#: epochs its 50-minute budget bought when it was chosen (on this machine 25 minutes now buy about
+#: 15 epochs, and longer training cost precision out of timbre: arm b2). Run on 2026-12-01 it gave
 #: the shipped onset model (ablation arm ``shipped``, the same weights as arm b-replay: training on
 #: CPU with one seed is deterministic); ``key-length`` and ``velocity-pedal`` then add the other
 #: three (``make shipped``).

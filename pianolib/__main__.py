@@ -502,9 +502,10 @@ def _cmd_bench(a) -> None:
     run_benchmark(a.data, a.folder, a.out, a.models, include_maps=not a.no_maps,
                   limit_s=a.limit_seconds, force=a.force)
     if not a.no_speed:
-        from .speed import write_speed
+        from .speed import MEMORY_MINUTES, write_speed
 
-        print(write_speed(a.out, force=a.force, model_dir=a.models))
+        print(write_speed(a.out, force=a.force, model_dir=a.models,
+                          memory_minutes=MEMORY_MINUTES))  # the same table as `speed`
 
 
 def _cmd_speed(a) -> None:
@@ -552,7 +553,7 @@ def _register_bench(sub) -> None:
     sp.add_argument("--seconds", type=float, default=300.0, help="length of the long file")
     sp.add_argument("--files", type=int, default=20, help="files of the many-files run")
     sp.add_argument("--file-seconds", type=float, default=30.0)
-    sp.add_argument("--memory-minutes", type=float, default=60.0,
+    sp.add_argument("--memory-minutes", type=float, default=60.0,  # speed.MEMORY_MINUTES
                     help="also transcribe a file this long for peak memory (0: skip)")
     sp.add_argument("--repeats", type=int, default=2, help="runs per command (best is kept)")
     sp.add_argument("--runtime", default="auto", choices=["auto", "onnx", "keras"])

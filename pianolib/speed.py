@@ -26,6 +26,9 @@ from .config import SR
 
 #: Characters of a failed command's last error line kept in the table.
 MESSAGE_CHARS = 150
+#: Minutes of the long recording transcribed for peak memory by ``speed`` and ``bench`` alike
+#: (the README's 60-minute row).
+MEMORY_MINUTES = 60.0
 #: The stages of :func:`stage_times`, in pipeline order.
 STAGES = ("startup", "audio", "cqt", "models", "decode", "midi")
 

@@ -33,3 +33,11 @@ def test_benchmark_refuses_to_replace_results_without_force(tmp_path):
     with pytest.raises(PianolibError, match="--force"):
         run_benchmark(data=SAMPLE_DIR, out=tmp_path, include_maps=False, progress=False)
     assert (tmp_path / "results.csv").read_text() == "earlier results\n"
+
+
+def test_bench_and_speed_measure_the_same_long_recording_for_memory():
+    """`bench` rewrites speed.md too: with `speed`'s 60-minute memory row, not a shorter table."""
+    from pianolib.__main__ import build_parser
+    from pianolib.speed import MEMORY_MINUTES
+
+    assert build_parser().parse_args(["speed"]).memory_minutes == MEMORY_MINUTES

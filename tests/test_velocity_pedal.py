@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_DIR
 
-from pianolib.config import FPS, MIN_MIDI, N_KEYS, ONSET_FRAMES
+from pianolib.config import FPS, MIN_MIDI, N_KEYS, ONSET_FRAMES, SR
 from pianolib.decode import decode_notes, decode_pedal, velocity_at
 from pianolib.labels import pedal_roll, velocity_roll
 from pianolib.midi import (
@@ -315,7 +315,7 @@ def test_a_pedal_press_under_held_keys_is_nearly_silent_in_our_audio():
         return float(np.sqrt(np.mean(x ** 2)))
 
     notes = np.array([[0.0, 1.5, 60, 80], [0.2, 1.5, 64, 80], [3.4, 3.5, 30, 1]])
-    held, after = slice(int(0.5 * 16000), int(1.5 * 16000)), slice(int(1.7 * 16000), 40000)
+    held, after = slice(int(0.5 * SR), int(1.5 * SR)), slice(int(1.7 * SR), int(2.5 * SR))
     early = render_notes(notes, "FluidR3_GM", pedal=np.array([[0.5, 3.0]]), tail=0.5)
     late = render_notes(notes, "FluidR3_GM", pedal=np.array([[1.0, 3.0]]), tail=0.5)
     none = render_notes(notes, "FluidR3_GM", tail=0.5)
